@@ -1,0 +1,521 @@
+"""The atlas's data model.
+
+Invariants live in the database wherever SQL can express them (unique keys,
+check constraints) and in `clean()` where they span rows (the mechanism tree).
+Every editable model carries a `version` counter for optimistic concurrency
+and a simple-history table so that every change is traceable.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+MAX_TREE_DEPTH = 3
+
+
+class Category(models.TextChoices):
+    TUMOR_INTRINSIC = "tumor-intrinsic", "Tumour-intrinsic"
+    TUMOR_EXTRINSIC = "tumor-extrinsic", "Tumour-extrinsic"
+
+
+class Phenotype(models.TextChoices):
+    PRIMARY = "primary", "Primary resistance"
+    ADAPTIVE = "adaptive", "Adaptive resistance"
+    ACQUIRED = "acquired", "Acquired resistance"
+
+
+class Status(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in-review", "In review"
+    PUBLISHED = "published", "Published"
+    RETIRED = "retired", "Retired"
+
+
+class TherapyClass(models.TextChoices):
+    ANTI_PD1 = "anti-PD-1", "Anti-PD-1"
+    ANTI_PDL1 = "anti-PD-L1", "Anti-PD-L1"
+    ANTI_CTLA4 = "anti-CTLA-4", "Anti-CTLA-4"
+    ANTI_LAG3 = "anti-LAG-3", "Anti-LAG-3"
+    ANTI_TIGIT = "anti-TIGIT", "Anti-TIGIT"
+    ADOPTIVE = "adoptive-cell-therapy", "Adoptive cell therapy"
+    CAR_T = "CAR-T", "CAR-T"
+    OTHER = "other", "Other"
+
+
+class Direction(models.TextChoices):
+    SUPPORTS = "supports", "Supports"
+    REFUTES = "refutes", "Refutes"
+
+
+class EvidenceLevel(models.TextChoices):
+    CLINICAL_COHORT = "clinical-cohort", "Clinical cohort"
+    CASE_REPORT = "case-report", "Case report"
+    PRECLINICAL_IN_VIVO = "preclinical-in-vivo", "Preclinical in vivo"
+    IN_VITRO = "in-vitro", "In vitro"
+    COMPUTATIONAL = "computational", "Computational"
+    REVIEW = "review", "Review article"
+
+
+class MetadataState(models.TextChoices):
+    PENDING = "pending", "Pending: not yet confirmed by PubMed"
+    NEEDS_REVIEW = "needs-review", "Fetched: needs curator review"
+    VERIFIED = "verified", "Verified by a curator"
+    NOT_FOUND = "not-found", "Not found in PubMed"
+    FAILED = "failed", "Fetch failed"
+
+
+class Versioned(models.Model):
+    """Optimistic concurrency: a save must name the version it was based on."""
+
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class Gene(Versioned):
+    symbol = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9][A-Za-z0-9-]*$", "Use the HGNC approved symbol, e.g. B2M or HLA-A.")],
+        help_text="HGNC approved symbol, exactly as HGNC writes it (e.g. B2M, HLA-A, JAK1).",
+    )
+    name = models.CharField(max_length=255, blank=True, help_text="HGNC approved name.")
+    hgnc_id = models.CharField(
+        "HGNC id",
+        max_length=16,
+        blank=True,
+        validators=[RegexValidator(r"^HGNC:\d+$", "Write the HGNC id as HGNC:1234.")],
+    )
+    ncbi_gene_id = models.PositiveIntegerField("NCBI Gene id", null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["hgnc_id"], condition=~Q(hgnc_id=""), name="gene_hgnc_id_unique"),
+            models.UniqueConstraint(fields=["ncbi_gene_id"], name="gene_ncbi_gene_id_unique"),
+        ]
+
+    def __str__(self):
+        return self.symbol
+
+    def get_absolute_url(self):
+        return reverse("gene-detail", args=[self.symbol])
+
+
+class Therapy(Versioned):
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    therapy_class = models.CharField("class", max_length=32, choices=TherapyClass.choices)
+    ncit_code = models.CharField(
+        "NCIt code",
+        max_length=16,
+        blank=True,
+        validators=[RegexValidator(r"^C\d+$", "NCIt codes look like C12345.")],
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "therapies"
+
+    def __str__(self):
+        return self.name
+
+
+class CancerType(Versioned):
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    doid = models.CharField(
+        "Disease Ontology id",
+        max_length=16,
+        blank=True,
+        validators=[RegexValidator(r"^DOID:\d+$", "Disease Ontology ids look like DOID:1909.")],
+    )
+    ncit_code = models.CharField(
+        "NCIt code", max_length=16, blank=True, validators=[RegexValidator(r"^C\d+$", "NCIt codes look like C12345.")]
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class MechanismQuerySet(models.QuerySet):
+    def published(self):
+        """What readers may see: published entries, never a pending revision."""
+        return self.filter(status=Status.PUBLISHED, revision_of__isnull=True)
+
+    def roots(self):
+        return self.filter(parent__isnull=True)
+
+    def in_category(self, category):
+        return self.filter(category=category)
+
+
+class Mechanism(Versioned):
+    slug = models.SlugField(
+        max_length=80,
+        help_text="Stable identifier used in URLs and citations. Never change it once published.",
+    )
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text=f"Broader mechanism. The tree is at most {MAX_TREE_DEPTH} levels deep and a child "
+        "shares its parent's category.",
+    )
+    summary = models.TextField(
+        help_text="In your own words: what the tumour or its environment does and why T cells fail. "
+        "Do not paste abstracts."
+    )
+    strategies = models.TextField(
+        blank=True, help_text="Ways to overcome or bypass the mechanism, in your own words."
+    )
+    genes = models.ManyToManyField(Gene, blank=True, related_name="mechanisms")
+    therapies = models.ManyToManyField(Therapy, blank=True, related_name="mechanisms")
+    cancer_types = models.ManyToManyField(CancerType, blank=True, related_name="mechanisms")
+    primary_resistance = models.BooleanField(default=False, help_text="Tumours never respond.")
+    adaptive_resistance = models.BooleanField(default=False, help_text="Tumours adapt during the response.")
+    acquired_resistance = models.BooleanField(default=False, help_text="Tumours relapse after a response.")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    # A pending edit of a published mechanism is a separate row pointing at it,
+    # so readers keep seeing the reviewed text until the revision is published.
+    revision_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="revisions", editable=False
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rejection_reason = models.TextField(blank=True, editable=False)
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    history = HistoricalRecords(m2m_fields=[genes, therapies, cancer_types])
+    objects = MechanismQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("submit_mechanism", "Can submit a mechanism for review"),
+            ("publish_mechanism", "Can publish, reject and retire mechanisms"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["slug"], condition=Q(revision_of__isnull=True), name="mechanism_slug_unique"),
+            models.CheckConstraint(condition=~Q(parent=models.F("id")), name="mechanism_not_own_parent"),
+            models.CheckConstraint(condition=Q(category__in=Category.values), name="mechanism_category_valid"),
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="mechanism_status_valid"),
+            models.CheckConstraint(
+                condition=Q(revision_of__isnull=True) | ~Q(status=Status.PUBLISHED),
+                name="mechanism_revision_never_published",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("mechanism-detail", args=[self.slug])
+
+    @property
+    def phenotypes(self):
+        flags = [
+            (self.primary_resistance, Phenotype.PRIMARY),
+            (self.adaptive_resistance, Phenotype.ADAPTIVE),
+            (self.acquired_resistance, Phenotype.ACQUIRED),
+        ]
+        return [phenotype for on, phenotype in flags if on]
+
+    def ancestors(self):
+        """Parents from the nearest up; stops at a cycle instead of looping forever."""
+        seen, node, chain = {self.pk}, self.parent, []
+        while node is not None and node.pk not in seen:
+            chain.append(node)
+            seen.add(node.pk)
+            node = node.parent
+        return chain
+
+    def subtree_height(self):
+        """Levels below this node (0 for a leaf)."""
+        if self.pk is None:
+            return 0
+        children = list(Mechanism.objects.filter(parent=self, revision_of__isnull=True))
+        return max((1 + child.subtree_height() for child in children), default=0)
+
+    def clean(self):
+        super().clean()
+        if self.parent_id is None:
+            return
+        parent = self.parent
+        if self.pk is not None and (parent.pk == self.pk or any(a.pk == self.pk for a in parent.ancestors())):
+            raise ValidationError({"parent": "A mechanism cannot sit below itself."})
+        if parent.category != self.category:
+            raise ValidationError(
+                {"parent": f"A child shares its parent's category; “{parent}” is {parent.get_category_display()}."}
+            )
+        depth = 1 + len(parent.ancestors()) + 1 + self.subtree_height()
+        if depth > MAX_TREE_DEPTH:
+            raise ValidationError({"parent": f"The mechanism tree is at most {MAX_TREE_DEPTH} levels deep."})
+
+
+class ReferenceQuerySet(models.QuerySet):
+    def stale(self, days=None):
+        """References whose PubMed metadata is older than `days` or was never fetched.
+
+        PMIDs PubMed said it does not know are left out: asking again every day
+        would not change the answer.
+        """
+        days = settings.REFERENCE_STALE_DAYS if days is None else days
+        cutoff = timezone.now() - timedelta(days=days)
+        return self.exclude(metadata_state=MetadataState.NOT_FOUND).filter(
+            Q(fetched_at__isnull=True) | Q(fetched_at__lt=cutoff)
+        )
+
+    def needs_review(self):
+        return self.filter(metadata_state=MetadataState.NEEDS_REVIEW)
+
+    def flagged(self):
+        """Retracted papers and those with an erratum or an expression of concern."""
+        return self.filter(Q(is_retracted=True) | Q(has_erratum=True) | Q(has_expression_of_concern=True))
+
+
+class Reference(Versioned):
+    pmid = models.PositiveIntegerField("PMID", unique=True, help_text="PubMed identifier, digits only.")
+    doi = models.CharField("DOI", max_length=255, blank=True)
+    pmcid = models.CharField("PMC id", max_length=16, blank=True)
+    title = models.TextField(blank=True, help_text="Sanitised HTML: only inline markup PubMed uses is kept.")
+    abstract = models.JSONField(default=list, blank=True, help_text="Sections: [{label, category, text}].")
+    authors = models.JSONField(
+        default=list, blank=True, help_text="In order: [{last_name, fore_name, initials, collective_name, orcid}]."
+    )
+    journal_title = models.CharField(max_length=255, blank=True)
+    journal_iso = models.CharField("journal (ISO abbreviation)", max_length=120, blank=True)
+    volume = models.CharField(max_length=32, blank=True)
+    issue = models.CharField(max_length=32, blank=True)
+    pages = models.CharField(max_length=64, blank=True)
+    pub_year = models.PositiveSmallIntegerField(
+        "year", null=True, blank=True, validators=[MinValueValidator(1800), MaxValueValidator(2200)]
+    )
+    pub_date = models.CharField(
+        "publication date", max_length=64, blank=True, help_text="As PubMed gives it; may be partial (2019 Spring)."
+    )
+    publication_types = models.JSONField(default=list, blank=True)
+    mesh_terms = models.JSONField("MeSH terms", default=list, blank=True)
+    keywords = models.JSONField(default=list, blank=True)
+    is_book = models.BooleanField(default=False)
+    corrections = models.JSONField(
+        default=list, blank=True, help_text="Linked notices: [{type, pmid, source}], e.g. RetractionIn."
+    )
+    is_retracted = models.BooleanField(default=False, db_index=True)
+    has_erratum = models.BooleanField(default=False)
+    has_expression_of_concern = models.BooleanField(default=False)
+
+    metadata_state = models.CharField(
+        max_length=16, choices=MetadataState.choices, default=MetadataState.PENDING, db_index=True
+    )
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    raw_xml = models.TextField("PubMed XML", blank=True, help_text="The record the metadata was built from.")
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["raw_xml"])
+    objects = ReferenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pub_year", "pmid"]
+        permissions = [
+            ("import_references", "Can import references by PMID or citation"),
+            ("verify_reference", "Can confirm fetched metadata and review citation updates"),
+            ("refresh_references", "Can trigger PubMed refreshes"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(pmid__gt=0), name="reference_pmid_positive"),
+            models.CheckConstraint(condition=Q(metadata_state__in=MetadataState.values), name="reference_state_valid"),
+        ]
+
+    def __str__(self):
+        return f"PMID {self.pmid}"
+
+    def get_absolute_url(self):
+        return reverse("reference-detail", args=[self.pmid])
+
+    @property
+    def pubmed_url(self):
+        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+
+    @property
+    def doi_url(self):
+        return f"https://doi.org/{self.doi}" if self.doi else ""
+
+    @property
+    def first_author(self):
+        if not self.authors:
+            return ""
+        first = self.authors[0]
+        return first.get("collective_name") or f"{first.get('last_name', '')} {first.get('initials', '')}".strip()
+
+
+class Evidence(Versioned):
+    mechanism = models.ForeignKey(Mechanism, on_delete=models.CASCADE, related_name="evidence")
+    reference = models.ForeignKey(
+        Reference, on_delete=models.PROTECT, related_name="evidence", help_text="The paper the claim rests on."
+    )
+    statement = models.CharField(
+        max_length=600,
+        help_text="One claim, in your own words, that this paper makes about this mechanism. Do not quote the abstract.",
+    )
+    direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.SUPPORTS)
+    level = models.CharField("evidence level", max_length=24, choices=EvidenceLevel.choices)
+    therapy = models.ForeignKey(Therapy, null=True, blank=True, on_delete=models.PROTECT, related_name="evidence")
+    cancer_type = models.ForeignKey(
+        CancerType, null=True, blank=True, on_delete=models.PROTECT, related_name="evidence"
+    )
+    phenotype = models.CharField("resistance phenotype", max_length=10, choices=Phenotype.choices, blank=True)
+    locator = models.CharField(
+        max_length=120, blank=True, help_text="Where in the paper: section, figure or table (e.g. Fig. 2B)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["mechanism", "reference__pub_year", "pk"]
+        verbose_name_plural = "evidence"
+        constraints = [
+            # The same paper may back several claims, but never the same claim twice.
+            models.UniqueConstraint(
+                "mechanism", "reference", Lower("statement"), name="evidence_one_claim_per_reference",
+                violation_error_message="This mechanism already cites this reference for the same claim.",
+            ),
+            models.CheckConstraint(condition=Q(direction__in=Direction.values), name="evidence_direction_valid"),
+            models.CheckConstraint(condition=Q(level__in=EvidenceLevel.values), name="evidence_level_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.mechanism} ← PMID {self.reference.pmid}"
+
+
+class RefreshRun(models.Model):
+    """One request to (re)fetch PubMed metadata, with its progress."""
+
+    class Scope(models.TextChoices):
+        SELECTED = "selected", "Selected references"
+        STALE = "stale", "Stale references"
+        ALL = "all", "All references"
+        IMPORT = "import", "Import of new PMIDs"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    scope_detail = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Refresh #{self.pk} ({self.get_scope_display()})"
+
+
+class RefreshItem(models.Model):
+    """The outcome for one reference within a run; counts are aggregated from these."""
+
+    class Outcome(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        UPDATED = "updated", "Updated"
+        UNCHANGED = "unchanged", "Unchanged"
+        UPDATE_PENDING = "update-pending", "Differences await review"
+        NOT_FOUND = "not-found", "Not found"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(RefreshRun, on_delete=models.CASCADE, related_name="items")
+    reference = models.ForeignKey(Reference, on_delete=models.CASCADE, related_name="refresh_items")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.QUEUED)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "reference"], name="refresh_item_once_per_run")]
+
+
+class CitationUpdate(models.Model):
+    """Differences PubMed reported for a verified reference, awaiting a curator."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        PARTIAL = "partial", "Partly accepted"
+        REJECTED = "rejected", "Rejected"
+
+    reference = models.ForeignKey(Reference, on_delete=models.CASCADE, related_name="citation_updates")
+    run = models.ForeignKey(RefreshRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    diff = models.JSONField(help_text="{field: {old, new}} for every field PubMed changed.")
+    raw_xml = models.TextField(blank=True)
+    decision = models.CharField(max_length=16, choices=Decision.choices, default=Decision.PENDING, db_index=True)
+    accepted_fields = models.JSONField(default=list, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open proposal per reference: a newer fetch replaces the pending diff.
+            models.UniqueConstraint(
+                fields=["reference"], condition=Q(decision="pending"), name="citation_update_one_pending"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Update for PMID {self.reference.pmid}"

@@ -1,0 +1,39 @@
+"""The three staff roles and what each may do.
+
+Kept as data so that the migration that creates the groups and the tests that
+check the permission matrix read the same source.
+"""
+
+CURATOR = "Curator"
+REVIEWER = "Reviewer"
+ADMIN = "Admin"
+
+_EDITABLE = ["mechanism", "evidence", "reference", "gene", "therapy", "cancertype"]
+
+CURATOR_PERMISSIONS = [
+    *(f"curation.{action}_{model}" for model in _EDITABLE for action in ("add", "change", "view")),
+    "curation.delete_evidence",
+    "curation.submit_mechanism",
+    "curation.import_references",
+    "curation.verify_reference",
+    "curation.view_refreshrun",
+    "curation.view_citationupdate",
+    "curation.change_citationupdate",
+]
+
+REVIEWER_PERMISSIONS = [*CURATOR_PERMISSIONS, "curation.publish_mechanism"]
+
+ADMIN_PERMISSIONS = [
+    *REVIEWER_PERMISSIONS,
+    "curation.refresh_references",
+    "curation.delete_mechanism",
+    "curation.delete_reference",
+    "curation.delete_gene",
+    "curation.delete_therapy",
+    "curation.delete_cancertype",
+    "curation.add_refreshrun",
+    "curation.change_refreshrun",
+    *(f"auth.{action}_{model}" for model in ("user", "group") for action in ("add", "change", "delete", "view")),
+]
+
+ROLE_PERMISSIONS = {CURATOR: CURATOR_PERMISSIONS, REVIEWER: REVIEWER_PERMISSIONS, ADMIN: ADMIN_PERMISSIONS}

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from curation import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("mechanisms/", views.mechanism_list, name="mechanism-list"),
+    path("mechanisms/<slug:slug>/", views.mechanism_detail, name="mechanism-detail"),
+    path("references/<int:pmid>/", views.reference_detail, name="reference-detail"),
+    path("genes/<str:symbol>/", views.gene_detail, name="gene-detail"),
+]

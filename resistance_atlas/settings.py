@@ -1,0 +1,158 @@
+"""Settings for Resistance Atlas, read from the environment.
+
+Development defaults just work (SQLite, an embedded Celery broker, DEBUG on);
+production sets DJANGO_DEBUG=false and then must provide a secret key, hosts
+and a real database. See README.md for every variable.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from resistance_atlas.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"  # runtime files of the embedded mode: SQLite DBs, locks, beat schedule
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_secret(
+    "DJANGO_SECRET_KEY",
+    required=not DEBUG,
+    dev_default="dev-only-insecure-key-resistance-atlas-never-use-in-production",
+)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "simple_history",
+    "curation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "resistance_atlas.urls"
+WSGI_APPLICATION = "resistance_atlas.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# One URL names the database. SQLite is the no-server default; production must
+# point DATABASE_URL at PostgreSQL (the deploy check below refuses SQLite).
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'atlas.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    VAR_DIR.mkdir(exist_ok=True)
+    # Wait for a writer instead of failing at once: the web process and the
+    # embedded worker share the file.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["TEST"] = {"NAME": env_str("DJANGO_SQLITE_TEST_NAME", "") or None}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LOGIN_URL = "admin:login"
+
+# --- Security: on whenever DEBUG is off (`manage.py check --deploy` passes) ---
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- Celery -------------------------------------------------------------------
+# The embedded default needs no server: kombu's SQLAlchemy transport keeps the
+# queue in a SQLite file. Production points CELERY_BROKER_URL at Redis.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # progress lives in RefreshRun rows, not in a result backend
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+REFERENCE_STALE_DAYS = env_int("REFERENCE_STALE_DAYS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "refresh-stale-references-daily": {
+        "task": "curation.tasks.refresh_stale_references",
+        "schedule": 24 * 60 * 60,
+    },
+}
+
+# --- NCBI E-utilities ----------------------------------------------------------
+NCBI_EUTILS_URL = env_str("NCBI_EUTILS_URL", "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
+NCBI_API_KEY = env_str("NCBI_API_KEY", "")
+NCBI_EMAIL = env_str("NCBI_EMAIL", "")
+NCBI_TOOL = env_str("NCBI_TOOL", "resistance-atlas")
+NCBI_TIMEOUT = env_float("NCBI_TIMEOUT", 30.0)
+NCBI_BATCH_SIZE = env_int("NCBI_BATCH_SIZE", 200, minimum=1)
+NCBI_MAX_ATTEMPTS = env_int("NCBI_MAX_ATTEMPTS", 5, minimum=1)
+NCBI_BACKOFF_BASE = env_float("NCBI_BACKOFF_BASE", 1.0)
+NCBI_BACKOFF_MAX = env_float("NCBI_BACKOFF_MAX", 30.0)
+# Requests per second shared by every worker; unset means NCBI's own limit
+# (10/s with an API key, 3/s without).
+NCBI_RATE_LIMIT = env_float("NCBI_RATE_LIMIT", None)
+NCBI_RATE_LIMITER_URL = env_str("NCBI_RATE_LIMITER_URL", "") or None
+
+# Curation rule: evidence older than this many years flags a mechanism on the dashboard.
+EVIDENCE_STALE_YEARS = env_int("EVIDENCE_STALE_YEARS", 5, minimum=1)

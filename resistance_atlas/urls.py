@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Resistance Atlas curation"
+admin.site.site_title = "Resistance Atlas"
+admin.site.index_title = "Curation"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("curation.urls")),
+]

@@ -1,0 +1,92 @@
+"""Shared fixtures: personas and the real services some tests depend on.
+
+Personas: alice and carol are curators, bob is a reviewer, dana is an admin,
+and an anonymous reader uses the plain `client`.
+"""
+
+import os
+import socket
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+
+from curation import roles
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(what: str, available: bool, how: str) -> None:
+    """Skip on a developer machine without the service; fail loudly in CI, where skipping would hide gaps."""
+    if available:
+        return
+    message = f"{what} is not available ({how})"
+    if IN_CI:
+        pytest.fail(f"CI requires {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def postgres():
+    """Marks a test that needs PostgreSQL as its database."""
+    engine = settings.DATABASES["default"]["ENGINE"]
+    require_service("PostgreSQL", "postgresql" in engine, "set DATABASE_URL=postgres://...")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        url = "redis://127.0.0.1:6379/0"
+    host_port = url.split("//", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    require_service("Redis", _port_open(host, int(port or 6379)), f"nothing answers at {host_port}")
+    return url
+
+
+def _member(django_user_model, username, role):
+    user = django_user_model.objects.create_user(
+        username=username, password="correct horse battery staple", email=f"{username}@example.org", is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def alice(django_user_model) -> User:
+    return _member(django_user_model, "alice", roles.CURATOR)
+
+
+@pytest.fixture
+def carol(django_user_model) -> User:
+    return _member(django_user_model, "carol", roles.CURATOR)
+
+
+@pytest.fixture
+def bob(django_user_model) -> User:
+    return _member(django_user_model, "bob", roles.REVIEWER)
+
+
+@pytest.fixture
+def dana(django_user_model) -> User:
+    return _member(django_user_model, "dana", roles.ADMIN)
+
+
+@pytest.fixture
+def curator_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def reviewer_client(client, bob):
+    client.force_login(bob)
+    return client

@@ -8,6 +8,7 @@ and a real database. See README.md for every variable.
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from resistance_atlas.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "resistance_atlas.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,10 +67,12 @@ TEMPLATES = [
 ]
 
 # One URL names the database. SQLite is the no-server default; production must
-# point DATABASE_URL at PostgreSQL (the deploy check below refuses SQLite).
+# point DATABASE_URL at PostgreSQL; with DEBUG off, SQLite is refused.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'atlas.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    if not DEBUG:
+        raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when DJANGO_DEBUG is off")
     VAR_DIR.mkdir(exist_ok=True)
     # Wait for a writer instead of failing at once: the web process and the
     # embedded worker share the file.

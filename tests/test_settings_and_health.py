@@ -1,0 +1,63 @@
+"""Configuration fails loudly, production settings pass Django's deploy checklist, and the probe answers."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from resistance_atlas import env
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "x7#production-like-secret-for-the-deploy-check-0123456789abcdefghij",
+    "DJANGO_ALLOWED_HOSTS": "atlas.example.org",
+    "DATABASE_URL": "postgres://atlas@127.0.0.1:5432/atlas",
+}
+
+
+def _manage(*args, extra_env):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    environment.update(extra_env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_settings_pass_the_deploy_checklist():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", extra_env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    settings_env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_SECRET_KEY"}
+    result = _manage("check", extra_env=settings_env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("reader", "raw"),
+    [(env.env_bool, "maybe"), (lambda name: env.env_int(name, 1), "ten"), (lambda name: env.env_float(name, 1.0), "-3")],
+)
+def test_a_malformed_setting_stops_the_process_with_its_name(monkeypatch, reader, raw):
+    monkeypatch.setenv("ATLAS_TEST_SETTING", raw)
+    with pytest.raises(ImproperlyConfigured, match="ATLAS_TEST_SETTING"):
+        reader("ATLAS_TEST_SETTING")
+
+
+@pytest.mark.django_db
+def test_health_probe_answers_on_plain_http_from_any_host(client):
+    response = client.get("/healthz", HTTP_HOST="10.0.0.7:8000")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_production_refuses_sqlite():
+    result = _manage("check", extra_env={**PRODUCTION_ENV, "DATABASE_URL": "sqlite:////tmp/atlas.sqlite3"})
+    assert result.returncode != 0
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr

@@ -1,23 +1,190 @@
-"""Public pages. Placeholders until the public-pages work lands."""
+"""Public pages for readers: anonymous, read-only, published content only.
 
+Every page runs a fixed number of SQL queries whatever the size of the atlas:
+relations are fetched with select_related / Prefetch, and the home tree is
+built in Python from one query. Drafts, mechanisms in review and pending
+revisions answer 404 (as if they did not exist); a retired mechanism answers
+410 so that citations to it do not dead-end silently.
+"""
+
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from curation.citations import EXPORT_FORMATS
+from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status
+from curation.search import search_mechanisms
 
 
+def is_public(mechanism: Mechanism | None) -> bool:
+    return mechanism is not None and mechanism.status == Status.PUBLISHED and mechanism.revision_of_id is None
+
+
+def _published_with_counts():
+    return Mechanism.objects.published().annotate(evidence_count=Count("evidence"))
+
+
+@require_safe
 def home(request):
-    return HttpResponse("Resistance Atlas")
+    mechanisms = list(_published_with_counts().order_by("name"))
+    by_pk = {m.pk: m for m in mechanisms}
+    for mechanism in mechanisms:
+        mechanism.public_children = []
+    roots = []
+    for mechanism in mechanisms:
+        parent = by_pk.get(mechanism.parent_id)
+        # A published child of an unpublished parent is shown at the top, not hidden.
+        (parent.public_children if parent else roots).append(mechanism)
+    branches = [
+        {
+            "category": value,
+            "label": label,
+            "roots": [m for m in roots if m.category == value],
+            "mechanism_count": sum(1 for m in mechanisms if m.category == value),
+        }
+        for value, label in Category.choices
+    ]
+    return render(request, "curation/home.html", {"branches": branches, "mechanism_count": len(mechanisms)})
 
 
+@require_safe
 def mechanism_list(request):
-    return HttpResponse("Mechanisms")
+    search = search_mechanisms(request.GET)
+    return render(
+        request,
+        "curation/mechanism_list.html",
+        {
+            "form": search.form,
+            "mechanisms": search.mechanisms,
+            "errors": search.errors,
+            "active_filters": [
+                (label, value, _without(request, name)) for name, label, value in search.form.active_filters()
+            ],
+        },
+    )
 
 
+def _without(request, name: str) -> str:
+    """This page's address without one filter."""
+    params = request.GET.copy()
+    params.pop(name, None)
+    return f"{request.path}?{params.urlencode()}" if params else request.path
+
+
+def _public_evidence():
+    return Evidence.objects.select_related("reference", "therapy", "cancer_type").order_by(
+        "-reference__pub_year", "reference__pmid", "pk"
+    )
+
+
+@require_safe
 def mechanism_detail(request, slug):
-    raise Http404
+    mechanism = get_object_or_404(
+        Mechanism.objects.select_related("parent__parent"), slug=slug, revision_of__isnull=True
+    )
+    if mechanism.status == Status.RETIRED:
+        parent = mechanism.parent if is_public(mechanism.parent) else None
+        return render(
+            request, "curation/mechanism_retired.html", {"mechanism": mechanism, "parent": parent}, status=410
+        )
+    if not is_public(mechanism):
+        raise Http404("No published mechanism has this address.")
+
+    prefetch_related_objects(
+        [mechanism],
+        "genes",
+        "therapies",
+        "cancer_types",
+        Prefetch("children", queryset=_published_with_counts().order_by("name"), to_attr="public_children"),
+        Prefetch("evidence", queryset=_public_evidence(), to_attr="evidence_list"),
+    )
+
+    # Only published ancestors: naming a draft parent would reveal unreviewed work.
+    ancestors = [a for a in reversed(mechanism.ancestors()) if is_public(a)]
+    flagged, seen = [], set()
+    for item in mechanism.evidence_list:
+        ref = item.reference
+        # The first row citing a paper carries its anchor, which the banner links to.
+        item.first_for_reference = ref.pk not in seen
+        if item.first_for_reference and (ref.is_retracted or ref.has_erratum or ref.has_expression_of_concern):
+            flagged.append(ref)
+        seen.add(ref.pk)
+    return render(
+        request,
+        "curation/mechanism_detail.html",
+        {
+            "mechanism": mechanism,
+            "ancestors": ancestors,
+            "evidence": mechanism.evidence_list,
+            "flagged_references": flagged,
+            "page_url": request.build_absolute_uri(mechanism.get_absolute_url()),
+            "last_published": mechanism.published_at or mechanism.updated_at,
+            "accessed": timezone.localdate(),
+        },
+    )
 
 
+def _public_reference(pmid):
+    """The reference with the evidence of published mechanisms citing it; 404 when none does."""
+    public_evidence = (
+        Evidence.objects.filter(mechanism__in=Mechanism.objects.published())
+        .select_related("mechanism", "therapy", "cancer_type")
+        .order_by("mechanism__name", "pk")
+    )
+    reference = get_object_or_404(
+        Reference.objects.defer("raw_xml").prefetch_related(
+            Prefetch("evidence", queryset=public_evidence, to_attr="public_evidence")
+        ),
+        pmid=pmid,
+    )
+    # Unpublished work only: showing the paper would reveal what is being curated.
+    if not reference.public_evidence:
+        raise Http404("No published mechanism cites this reference.")
+    return reference
+
+
+@require_safe
 def reference_detail(request, pmid):
-    raise Http404
+    reference = _public_reference(pmid)
+    citing = []
+    for item in reference.public_evidence:
+        if not citing or citing[-1]["mechanism"].pk != item.mechanism_id:
+            citing.append({"mechanism": item.mechanism, "evidence": []})
+        citing[-1]["evidence"].append(item)
+    return render(
+        request,
+        "curation/reference_detail.html",
+        {"reference": reference, "citing": citing, "export_formats": EXPORT_FORMATS},
+    )
 
 
+@require_safe
+def reference_export(request, pmid, fmt):
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("Unknown citation format.")
+    reference = _public_reference(pmid)
+    render_format, content_type, extension = EXPORT_FORMATS[fmt]
+    response = HttpResponse(render_format(reference), content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="pmid-{reference.pmid}.{extension}"'
+    return response
+
+
+@require_safe
 def gene_detail(request, symbol):
-    raise Http404
+    mechanisms = Prefetch(
+        "mechanisms",
+        queryset=_published_with_counts().order_by("category", "name"),
+        to_attr="public_mechanisms",
+    )
+    gene = Gene.objects.prefetch_related(mechanisms).filter(symbol=symbol).first()
+    if gene is None:
+        # Readers type "b2m"; send them to the canonical address.
+        other = Gene.objects.filter(symbol__iexact=symbol).only("symbol").first()
+        if other is not None:
+            return redirect(other, permanent=True)
+        raise Http404("No gene with this symbol is in the atlas.")
+    if not gene.public_mechanisms:
+        raise Http404("No published mechanism involves this gene.")
+    return render(request, "curation/gene_detail.html", {"gene": gene})

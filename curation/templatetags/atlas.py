@@ -1,0 +1,97 @@
+"""Template filters for the public pages.
+
+PubMed markup (titles, abstract sections) is stored already sanitised by the
+PubMed parser; `inline_markup` sanitises it again with the same allow-list
+before marking it safe, because the database can also be edited by hand.
+"""
+
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+from curation import citations
+from curation.pubmed_records import plain_text, sanitize_html
+
+register = template.Library()
+
+CORRECTION_LABELS = {
+    "RetractionIn": "Retraction notice",
+    "RetractionOf": "Retraction of",
+    "ErratumIn": "Erratum",
+    "ErratumFor": "Erratum for",
+    "ExpressionOfConcernIn": "Expression of concern",
+    "ExpressionOfConcernFor": "Expression of concern for",
+    "RetractedandRepublishedIn": "Retracted and republished as",
+    "RetractedandRepublishedFrom": "Republished after retraction of",
+    "CorrectedandRepublishedIn": "Corrected and republished as",
+    "CorrectedandRepublishedFrom": "Corrected and republished from",
+    "UpdateIn": "Updated in",
+    "UpdateOf": "Update of",
+    "RepublishedIn": "Republished in",
+    "RepublishedFrom": "Republished from",
+}
+
+
+@register.filter
+def inline_markup(value) -> SafeString:
+    """PubMed's inline HTML and MathML, sanitised again with the allow-list, then marked safe."""
+    return mark_safe(sanitize_html(str(value or "")))  # noqa: S308 - nh3 allow-list output
+
+
+@register.filter
+def plain(value) -> str:
+    """PubMed markup as plain text (for <title> and other places that take no tags); escaped on output."""
+    return plain_text(str(value or ""))
+
+
+@register.filter
+def citation(reference) -> SafeString:
+    return citations.format_citation_html(reference)
+
+
+@register.filter
+def citation_text(reference) -> str:
+    return citations.format_citation(reference)
+
+
+@register.filter
+def author_name(author: dict) -> str:
+    """Full name for the reference page: 'Padmanee Sharma', or a collective name as is."""
+    if author.get("collective_name"):
+        return author["collective_name"]
+    return " ".join(
+        p for p in (author.get("fore_name") or author.get("initials", ""), author.get("last_name", "")) if p
+    )
+
+
+@register.filter
+def correction_label(correction: dict) -> str:
+    kind = correction.get("type", "")
+    return CORRECTION_LABELS.get(kind, kind)
+
+
+@register.filter
+def flags(reference) -> list[str]:
+    """What PubMed says about the paper's standing, most serious first."""
+    found = []
+    if reference.is_retracted:
+        found.append("Retracted")
+    if reference.has_expression_of_concern:
+        found.append("Expression of concern")
+    if reference.has_erratum:
+        found.append("Erratum")
+    return found
+
+
+@register.filter
+def doi_url(doi: str) -> str:
+    return citations.doi_url(doi)
+
+
+@register.filter
+def pmc_url(pmcid: str) -> str:
+    return f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/" if pmcid else ""
+
+
+@register.filter
+def pubmed_url(pmid) -> str:
+    return f"https://pubmed.ncbi.nlm.nih.gov/{int(pmid)}/" if pmid else ""

@@ -52,6 +52,12 @@ def redis_url():
     return url
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Most tests create personas with passwords; Django's real hasher spends ~0.5 s on each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _member(django_user_model, username, role):
     user = django_user_model.objects.create_user(
         username=username, password="correct horse battery staple", email=f"{username}@example.org", is_staff=True

@@ -13,6 +13,8 @@ from django.contrib.auth.models import Group, User
 
 from curation import roles
 
+pytest_plugins = ["tests.fixtures_ncbi"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

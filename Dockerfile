@@ -11,7 +11,7 @@ RUN pip install .
 
 COPY . .
 RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only-not-a-secret-collectstatic-only-0123456789 \
-    DJANGO_ALLOWED_HOSTS=localhost DATABASE_URL=postgres://build@localhost/build python manage.py collectstatic --noinput
+    DJANGO_ALLOWED_HOSTS=localhost DATABASE_URL=postgres://build@localhost/build NCBI_EMAIL=build@localhost python manage.py collectstatic --noinput
 
 RUN useradd --create-home atlas && mkdir -p /app/var && chown atlas /app/var
 USER atlas

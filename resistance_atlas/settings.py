@@ -147,6 +147,9 @@ CELERY_BEAT_SCHEDULE = {
 NCBI_EUTILS_URL = env_str("NCBI_EUTILS_URL", "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
 NCBI_API_KEY = env_str("NCBI_API_KEY", "")
 NCBI_EMAIL = env_str("NCBI_EMAIL", "")
+if not DEBUG and not NCBI_EMAIL:
+    # NCBI contacts this address before blocking a misbehaving client; Biopython only warns.
+    raise ImproperlyConfigured("NCBI_EMAIL must be set when DJANGO_DEBUG is off")
 NCBI_TOOL = env_str("NCBI_TOOL", "resistance-atlas")
 NCBI_TIMEOUT = env_float("NCBI_TIMEOUT", 30.0)
 NCBI_BATCH_SIZE = env_int("NCBI_BATCH_SIZE", 200, minimum=1)

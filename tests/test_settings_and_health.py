@@ -16,11 +16,12 @@ PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "x7#production-like-secret-for-the-deploy-check-0123456789abcdefghij",
     "DJANGO_ALLOWED_HOSTS": "atlas.example.org",
     "DATABASE_URL": "postgres://atlas@127.0.0.1:5432/atlas",
+    "NCBI_EMAIL": "curators@atlas.example.org",
 }
 
 
 def _manage(*args, extra_env):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "NCBI_"))}
     environment.update(extra_env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
@@ -61,3 +62,9 @@ def test_production_refuses_sqlite():
     result = _manage("check", extra_env={**PRODUCTION_ENV, "DATABASE_URL": "sqlite:////tmp/atlas.sqlite3"})
     assert result.returncode != 0
     assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+def test_production_refuses_to_run_without_a_contact_address_for_ncbi():
+    result = _manage("check", extra_env={**PRODUCTION_ENV, "NCBI_EMAIL": ""})
+    assert result.returncode != 0
+    assert "NCBI_EMAIL must be set" in result.stderr

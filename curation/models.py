@@ -239,6 +239,11 @@ class Mechanism(Versioned):
                 condition=Q(revision_of__isnull=True) | ~Q(status=Status.PUBLISHED),
                 name="mechanism_revision_never_published",
             ),
+            # At most one open revision per published mechanism: two curators
+            # pressing "Edit" at once must end up in the same draft.
+            models.UniqueConstraint(
+                fields=["revision_of"], condition=Q(revision_of__isnull=False), name="mechanism_one_open_revision"
+            ),
         ]
 
     def __str__(self):
@@ -409,6 +414,11 @@ class Evidence(Versioned):
     locator = models.CharField(
         max_length=120, blank=True, help_text="Where in the paper: section, figure or table (e.g. Fig. 2B)."
     )
+    # In a revision's evidence: the published row this one was cloned from, so
+    # that publishing the revision updates that row instead of replacing it.
+    copied_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -465,6 +475,21 @@ class RefreshRun(models.Model):
     def __str__(self):
         return f"Refresh #{self.pk} ({self.get_scope_display()})"
 
+    @property
+    def is_active(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)
+
+    def counts(self) -> dict[str, int]:
+        """References per outcome (keys use underscores), plus total, done and percent, in one query."""
+        per_outcome = {
+            outcome.value.replace("-", "_"): models.Count("pk", filter=Q(outcome=outcome))
+            for outcome in RefreshItem.Outcome
+        }
+        counts = self.items.aggregate(total=models.Count("pk"), **per_outcome)
+        counts["done"] = counts["total"] - counts["queued"]
+        counts["percent"] = round(100 * counts["done"] / counts["total"]) if counts["total"] else 100
+        return counts
+
 
 class RefreshItem(models.Model):
     """The outcome for one reference within a run; counts are aggregated from these."""
@@ -485,6 +510,43 @@ class RefreshItem(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "reference"], name="refresh_item_once_per_run")]
+
+    def __str__(self):
+        return f"{self.run}: reference {self.reference_id} {self.outcome}"
+
+
+class ReferenceImport(models.Model):
+    """A pasted list of PMIDs and citation strings, resolved before anything is created.
+
+    Citation strings are matched against PubMed (ECitMatch) by a Celery task, so
+    the import page polls this row until it is ready; only then does the curator
+    confirm and the references get created.
+    """
+
+    class State(models.TextChoices):
+        MATCHING = "matching", "Matching citations"
+        READY = "ready", "Ready to import"
+        IMPORTED = "imported", "Imported"
+        FAILED = "failed", "Matching failed"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.MATCHING)
+    entries = models.JSONField(
+        default=list, help_text="One per input line: {line, text, kind, pmid, status, candidates, detail}."
+    )
+    error = models.TextField(blank=True)
+    run = models.ForeignKey(RefreshRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    matched_at = models.DateTimeField(null=True, blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Import #{self.pk}"
 
 
 class CitationUpdate(models.Model):

@@ -8,8 +8,11 @@ import os
 import socket
 
 import pytest
+from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission, User
+from django.db.models import Q
 
 from curation import roles
 
@@ -60,6 +63,27 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def role_groups(db):
+    """The Curator, Reviewer and Admin groups with their permissions; the personas depend on it.
+
+    The groups come from a data migration. A transactional test (threads, a
+    live server) ends by emptying the database: Django then recreates content
+    types and permissions, but not the groups, so they are put back here.
+    """
+    if Group.objects.filter(name__in=roles.ROLE_PERMISSIONS).count() == len(roles.ROLE_PERMISSIONS):
+        return
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    for role, dotted_names in roles.ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = Q()
+        for dotted in dotted_names:
+            app_label, codename = dotted.split(".")
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(Permission.objects.filter(wanted))
+
+
 def _member(django_user_model, username, role):
     user = django_user_model.objects.create_user(
         username=username, password="correct horse battery staple", email=f"{username}@example.org", is_staff=True
@@ -69,22 +93,22 @@ def _member(django_user_model, username, role):
 
 
 @pytest.fixture
-def alice(django_user_model) -> User:
+def alice(django_user_model, role_groups) -> User:
     return _member(django_user_model, "alice", roles.CURATOR)
 
 
 @pytest.fixture
-def carol(django_user_model) -> User:
+def carol(django_user_model, role_groups) -> User:
     return _member(django_user_model, "carol", roles.CURATOR)
 
 
 @pytest.fixture
-def bob(django_user_model) -> User:
+def bob(django_user_model, role_groups) -> User:
     return _member(django_user_model, "bob", roles.REVIEWER)
 
 
 @pytest.fixture
-def dana(django_user_model) -> User:
+def dana(django_user_model, role_groups) -> User:
     return _member(django_user_model, "dana", roles.ADMIN)
 
 

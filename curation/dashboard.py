@@ -1,0 +1,89 @@
+"""The curator dashboard: what needs a curator's or reviewer's attention now.
+
+One page for signed-in staff with `curation.view_mechanism`: my drafts, work
+waiting for my review, references and citation updates to check, mechanisms
+citing retracted or corrected papers, and published mechanisms whose newest
+evidence is older than `settings.EVIDENCE_STALE_YEARS`. Each section is one
+query (plus one prefetch), whatever the amount of data; long lists are cut at
+SECTION_LIMIT rows with a link to the full admin list.
+"""
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Max, Prefetch, Q
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from curation.models import CitationUpdate, Evidence, Mechanism, Reference, Status
+
+SECTION_LIMIT = 50
+
+
+def _first(queryset):
+    """Up to SECTION_LIMIT rows, and whether there were more."""
+    rows = list(queryset[: SECTION_LIMIT + 1])
+    return rows[:SECTION_LIMIT], len(rows) > SECTION_LIMIT
+
+
+@staff_member_required
+def dashboard(request):
+    user = request.user
+    if not user.has_perm("curation.view_mechanism"):
+        raise PermissionDenied
+    flagged_references = Reference.objects.flagged()
+    stale_before = timezone.now().year - settings.EVIDENCE_STALE_YEARS
+
+    sections = {
+        "drafts": _first(
+            Mechanism.objects.filter(status=Status.DRAFT)
+            .filter(Q(created_by=user) | Q(updated_by=user))
+            .select_related("revision_of", "reviewed_by")
+            .order_by("-updated_at")
+        ),
+        "references": _first(Reference.objects.needs_review().order_by("fetched_at", "pmid")),
+        "citation_updates": _first(
+            CitationUpdate.objects.filter(decision=CitationUpdate.Decision.PENDING)
+            .select_related("reference")
+            .order_by("created_at")
+        ),
+        "flagged": _first(
+            Mechanism.objects.exclude(status=Status.RETIRED)
+            .filter(evidence__reference__in=flagged_references)
+            .distinct()
+            .select_related("revision_of")
+            .prefetch_related(
+                Prefetch(
+                    "evidence",
+                    queryset=Evidence.objects.filter(reference__in=flagged_references).select_related("reference"),
+                    to_attr="flagged_evidence",
+                )
+            )
+            .order_by("name", "pk")
+        ),
+        "stale": _first(
+            Mechanism.objects.published()
+            .annotate(newest_year=Max("evidence__reference__pub_year"))
+            .filter(Q(newest_year__lte=stale_before) | Q(newest_year__isnull=True))
+            # No dated evidence at all is the most urgent; databases disagree on where NULL sorts.
+            .order_by(F("newest_year").asc(nulls_first=True), "name")
+        ),
+    }
+    if user.has_perm("curation.publish_mechanism"):
+        # Nobody reviews their own submission, so those are not "waiting for me".
+        sections["to_review"] = _first(
+            Mechanism.objects.filter(status=Status.IN_REVIEW)
+            .exclude(submitted_by=user)
+            .select_related("submitted_by", "revision_of")
+            .order_by("submitted_at")
+        )
+    context = {
+        **admin.site.each_context(request),
+        "title": "Curator dashboard",
+        "sections": sections,
+        "stale_years": settings.EVIDENCE_STALE_YEARS,
+        "stale_before": stale_before,
+        "is_reviewer": "to_review" in sections,
+    }
+    return TemplateResponse(request, "curation/dashboard.html", context)

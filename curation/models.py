@@ -185,9 +185,7 @@ class Mechanism(Versioned):
         help_text="In your own words: what the tumour or its environment does and why T cells fail. "
         "Do not paste abstracts."
     )
-    strategies = models.TextField(
-        blank=True, help_text="Ways to overcome or bypass the mechanism, in your own words."
-    )
+    strategies = models.TextField(blank=True, help_text="Ways to overcome or bypass the mechanism, in your own words.")
     genes = models.ManyToManyField(Gene, blank=True, related_name="mechanisms")
     therapies = models.ManyToManyField(Therapy, blank=True, related_name="mechanisms")
     cancer_types = models.ManyToManyField(CancerType, blank=True, related_name="mechanisms")
@@ -231,7 +229,9 @@ class Mechanism(Versioned):
             ("publish_mechanism", "Can publish, reject and retire mechanisms"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["slug"], condition=Q(revision_of__isnull=True), name="mechanism_slug_unique"),
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(revision_of__isnull=True), name="mechanism_slug_unique"
+            ),
             models.CheckConstraint(condition=~Q(parent=models.F("id")), name="mechanism_not_own_parent"),
             models.CheckConstraint(condition=Q(category__in=Category.values), name="mechanism_category_valid"),
             models.CheckConstraint(condition=Q(status__in=Status.values), name="mechanism_status_valid"),
@@ -402,7 +402,8 @@ class Evidence(Versioned):
     )
     statement = models.CharField(
         max_length=600,
-        help_text="One claim, in your own words, that this paper makes about this mechanism. Do not quote the abstract.",
+        help_text="One claim, in your own words, that this paper makes about this mechanism. "
+        "Do not quote the abstract.",
     )
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.SUPPORTS)
     level = models.CharField("evidence level", max_length=24, choices=EvidenceLevel.choices)
@@ -432,7 +433,10 @@ class Evidence(Versioned):
         constraints = [
             # The same paper may back several claims, but never the same claim twice.
             models.UniqueConstraint(
-                "mechanism", "reference", Lower("statement"), name="evidence_one_claim_per_reference",
+                "mechanism",
+                "reference",
+                Lower("statement"),
+                name="evidence_one_claim_per_reference",
                 violation_error_message="This mechanism already cites this reference for the same claim.",
             ),
             models.CheckConstraint(condition=Q(direction__in=Direction.values), name="evidence_direction_valid"),

@@ -69,7 +69,9 @@ TEMPLATES = [
 # One URL names the database. SQLite is the no-server default; production must
 # point DATABASE_URL at PostgreSQL; with DEBUG off, SQLite is refused.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'atlas.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))}
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))
+}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     if not DEBUG:
         raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when DJANGO_DEBUG is off")

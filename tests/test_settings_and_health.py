@@ -43,7 +43,11 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 @pytest.mark.parametrize(
     ("reader", "raw"),
-    [(env.env_bool, "maybe"), (lambda name: env.env_int(name, 1), "ten"), (lambda name: env.env_float(name, 1.0), "-3")],
+    [
+        (env.env_bool, "maybe"),
+        (lambda name: env.env_int(name, 1), "ten"),
+        (lambda name: env.env_float(name, 1.0), "-3"),
+    ],
 )
 def test_a_malformed_setting_stops_the_process_with_its_name(monkeypatch, reader, raw):
     monkeypatch.setenv("ATLAS_TEST_SETTING", raw)

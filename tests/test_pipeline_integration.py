@@ -43,7 +43,10 @@ def _database_url() -> str:
 
 
 def _use_broker(url):
-    # The app caches its connection and producer pools on first use; drop them so the next send uses `url`.
+    # Celery reads CELERY_BROKER_URL from the environment before its own
+    # configuration, so both must change; the app also caches its connection
+    # and producer pools on first use: drop them so the next send uses `url`.
+    os.environ["CELERY_BROKER_URL"] = url
     celery_app.conf.broker_url = url
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
@@ -55,10 +58,14 @@ def broker_url(redis_url):
     host_port = redis_url.split("//", 1)[1].split("/", 1)[0]
     url = f"redis://{host_port}/{REDIS_DB}"
     redis.Redis.from_url(url).flushdb()
-    previous = celery_app.conf.broker_url
+    previous, previous_env = celery_app.conf.broker_url, os.environ.get("CELERY_BROKER_URL")
     _use_broker(url)
     yield url
     _use_broker(previous)
+    if previous_env is None:
+        os.environ.pop("CELERY_BROKER_URL", None)
+    else:
+        os.environ["CELERY_BROKER_URL"] = previous_env
     redis.Redis.from_url(url).flushdb()
 
 

@@ -37,3 +37,18 @@ ADMIN_PERMISSIONS = [
 ]
 
 ROLE_PERMISSIONS = {CURATOR: CURATOR_PERMISSIONS, REVIEWER: REVIEWER_PERMISSIONS, ADMIN: ADMIN_PERMISSIONS}
+
+
+def sync_role_groups(group_model, permission_model):
+    """Create the three groups and give each exactly its permissions.
+
+    Takes the models as arguments so that the data migration can pass its
+    historical models and tests the real ones. The permissions must exist.
+    """
+    for role, dotted_names in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in dotted_names:
+            app_label, codename = dotted.split(".")
+            wanted.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)

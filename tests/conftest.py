@@ -12,7 +12,6 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission, User
-from django.db.models import Q
 
 from curation import roles
 
@@ -75,13 +74,7 @@ def role_groups(db):
         return
     for app_config in apps.get_app_configs():
         create_permissions(app_config, verbosity=0)
-    for role, dotted_names in roles.ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        wanted = Q()
-        for dotted in dotted_names:
-            app_label, codename = dotted.split(".")
-            wanted |= Q(content_type__app_label=app_label, codename=codename)
-        group.permissions.set(Permission.objects.filter(wanted))
+    roles.sync_role_groups(Group, Permission)
 
 
 def _member(django_user_model, username, role):

@@ -1,7 +1,8 @@
 """The curator dashboard: what needs a curator's or reviewer's attention now.
 
 One page for signed-in staff with `curation.view_mechanism`: my drafts, work
-waiting for my review, references and citation updates to check, mechanisms
+waiting for my review, references and citation updates to check, PubMed fetches
+that failed or found nothing, mechanisms
 citing retracted or corrected papers, and published mechanisms whose newest
 evidence is older than `settings.EVIDENCE_STALE_YEARS`. Each section is one
 query (plus one prefetch), whatever the amount of data; long lists are cut at
@@ -43,6 +44,7 @@ def dashboard(request):
             .order_by("-updated_at")
         ),
         "references": _first(Reference.objects.needs_review().order_by("fetched_at", "pmid")),
+        "fetch_problems": _first(Reference.objects.fetch_problems().order_by("-updated_at", "pmid")),
         "citation_updates": _first(
             CitationUpdate.objects.filter(decision=CitationUpdate.Decision.PENDING)
             .select_related("reference")

@@ -309,6 +309,11 @@ class ReferenceQuerySet(models.QuerySet):
     def needs_review(self):
         return self.filter(metadata_state=MetadataState.NEEDS_REVIEW)
 
+    def fetch_problems(self):
+        """References PubMed could not deliver: the fetch failed, PubMed does not know the PMID, or
+        the last attempt left an error (a verified reference keeps its data while its refresh fails)."""
+        return self.filter(Q(metadata_state__in=[MetadataState.FAILED, MetadataState.NOT_FOUND]) | ~Q(last_error=""))
+
     def flagged(self):
         """Retracted papers and those with an erratum or an expression of concern."""
         return self.filter(Q(is_retracted=True) | Q(has_erratum=True) | Q(has_expression_of_concern=True))

@@ -150,3 +150,21 @@ def test_the_dashboard_runs_the_same_number_of_queries_whatever_the_data(alice, 
 def test_the_admin_home_links_to_the_dashboard(alice):
     html = signed_in(alice).get(reverse("admin:index")).content.decode()
     assert f'href="{URL}"' in html
+
+
+def test_pubmed_fetches_that_failed_or_found_nothing_are_listed_with_the_reason(alice):
+    failed = make_reference(
+        pmid=31000011, metadata_state=MetadataState.FAILED, last_error="NCBI answered HTTP 503 five times"
+    )
+    unknown = make_reference(pmid=31000012, metadata_state=MetadataState.NOT_FOUND, last_error="")
+    kept_but_failing = make_reference(
+        pmid=31000013, metadata_state=MetadataState.VERIFIED, last_error="Truncated XML; earlier data kept"
+    )
+    make_reference(pmid=31000014, metadata_state=MetadataState.VERIFIED)
+
+    response = signed_in(alice).get(URL)
+
+    assert {r.pmid for r in section(response, "fetch_problems")} == {failed.pmid, unknown.pmid, kept_but_failing.pmid}
+    page = response.content.decode()
+    assert "NCBI answered HTTP 503 five times" in page
+    assert "Truncated XML; earlier data kept" in page

@@ -305,8 +305,7 @@ class FetchProblemFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "problem":
-            problem_states = [MetadataState.FAILED, MetadataState.NOT_FOUND]
-            return queryset.filter(Q(metadata_state__in=problem_states) | ~Q(last_error=""))
+            return queryset.fetch_problems()
         if self.value() == "never":
             return queryset.filter(fetched_at__isnull=True)
         return queryset

@@ -39,6 +39,8 @@ from urllib.parse import urlsplit, urlunsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.services import celery_worker_command  # noqa: E402  (needs the repo on sys.path)
+
 API_KEY = "benchmark-api-key"
 MODES = {"key": (API_KEY, 10.0), "nokey": ("", 3.0)}
 
@@ -96,19 +98,7 @@ class Workers:
 
     def __init__(self, *, concurrency: int, env: dict[str, str], log: Path):
         self.log = log.open("w")
-        command = [
-            str(Path(sys.executable).with_name("celery")),
-            "-A",
-            "resistance_atlas",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            f"--hostname=benchmark-{uuid.uuid4().hex[:6]}@%h",
-        ]
+        command = celery_worker_command(concurrency=concurrency, name=f"benchmark-{uuid.uuid4().hex[:6]}")
         # The command is fixed above; only our own settings vary, through the environment.
         self.process = subprocess.Popen(  # noqa: S603
             command, cwd=REPO, env={**os.environ, **env}, stdout=self.log, stderr=self.log

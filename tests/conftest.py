@@ -5,7 +5,6 @@ and an anonymous reader uses the plain `client`.
 """
 
 import os
-import socket
 
 import pytest
 from django.apps import apps
@@ -14,28 +13,9 @@ from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission, User
 
 from curation import roles
+from tests.services import port_open, require_service
 
 pytest_plugins = ["tests.fixtures_ncbi"]
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def require_service(what: str, available: bool, how: str) -> None:
-    """Skip on a developer machine without the service; fail loudly in CI, where skipping would hide gaps."""
-    if available:
-        return
-    message = f"{what} is not available ({how})"
-    if IN_CI:
-        pytest.fail(f"CI requires {message}", pytrace=False)
-    pytest.skip(message)
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -52,7 +32,7 @@ def redis_url():
         url = "redis://127.0.0.1:6379/0"
     host_port = url.split("//", 1)[1].split("/", 1)[0]
     host, _, port = host_port.partition(":")
-    require_service("Redis", _port_open(host, int(port or 6379)), f"nothing answers at {host_port}")
+    require_service("Redis", port_open(host, int(port or 6379)), f"nothing answers at {host_port}")
     return url
 
 

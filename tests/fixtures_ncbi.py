@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
 
 from tests.fake_eutils import FakeEutils
+from tests.services import port_open, require_service
 
 REDIS_HOST = os.environ.get("NCBI_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("NCBI_TEST_REDIS_PORT", "6379"))
@@ -29,20 +29,12 @@ TEST_TOOL = "resistance-atlas-tests"
 
 
 def redis_available() -> bool:
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
+    return port_open(REDIS_HOST, REDIS_PORT)
 
 
 def require_redis() -> str:
     """Return the test Redis URL; skip without Redis, but fail in CI where a skip would hide a gap."""
-    if not redis_available():
-        message = f"Redis is not answering at {REDIS_HOST}:{REDIS_PORT}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI requires {message}", pytrace=False)
-        pytest.skip(message)
+    require_service("Redis", redis_available(), f"nothing answers at {REDIS_HOST}:{REDIS_PORT}")
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
 
 

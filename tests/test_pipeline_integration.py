@@ -10,7 +10,6 @@ one Redis rate limiter, exactly as in production.
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,6 +24,7 @@ from curation import importing, refresh
 from curation.models import CitationUpdate, MetadataState, Reference, RefreshItem, RefreshRun
 from resistance_atlas.celery import app as celery_app
 from tests.fixtures_ncbi import TEST_API_KEY
+from tests.services import celery_worker_command
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
@@ -91,19 +91,7 @@ def start_worker(postgres, broker_url, ncbi_settings, fake_eutils, tmp_path):
             "NCBI_BACKOFF_BASE": "0.01",
             "NCBI_BACKOFF_MAX": "0.05",
         }
-        command = [
-            str(Path(sys.executable).with_name("celery")),
-            "-A",
-            "resistance_atlas",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            f"--hostname=pipeline-test-{uuid.uuid4().hex[:8]}@%h",
-        ]
+        command = celery_worker_command(concurrency=concurrency, name=f"pipeline-test-{uuid.uuid4().hex[:8]}")
         handle = log.open("w")
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
         workers.append((process, handle, log))

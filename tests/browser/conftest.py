@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
-from tests.conftest import require_service
+from tests.services import require_service
 
 # Django refuses ORM calls from a thread with a running event loop unless told
 # it is safe. Here it is: the test thread only reads and writes the test database.

@@ -56,8 +56,9 @@ class MechanismFilterForm(forms.Form):
         symbol = self.cleaned_data["gene"].strip()
         if not symbol:
             return None
-        # HGNC symbols are upper case, but readers type "b2m" too.
-        gene = Gene.objects.filter(symbol__iexact=symbol).first()
+        # HGNC symbols are upper case, but readers type "b2m" too. Only genes of published
+        # mechanisms count: a gene only drafts use must look as unknown as a typo.
+        gene = Gene.objects.filter(symbol__iexact=symbol, mechanisms__in=Mechanism.objects.published()).first()
         if gene is None:
             raise forms.ValidationError(
                 "No gene with the symbol “%(symbol)s” is in the atlas.", params={"symbol": symbol}

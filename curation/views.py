@@ -180,8 +180,13 @@ def gene_detail(request, symbol):
     )
     gene = Gene.objects.prefetch_related(mechanisms).filter(symbol=symbol).first()
     if gene is None:
-        # Readers type "b2m"; send them to the canonical address.
-        other = Gene.objects.filter(symbol__iexact=symbol).only("symbol").first()
+        # Readers type "b2m"; send them to the canonical address, but only of a public gene:
+        # a redirect to a gene only drafts use would tell readers what is being curated.
+        other = (
+            Gene.objects.filter(symbol__iexact=symbol, mechanisms__in=Mechanism.objects.published())
+            .only("symbol")
+            .first()
+        )
         if other is not None:
             return redirect(other, permanent=True)
         raise Http404("No gene with this symbol is in the atlas.")

@@ -45,6 +45,11 @@ OUTCOME_LABELS = [
 ]
 
 
+def _int_or_none(object_id) -> int | None:
+    """The admin's object id from the URL as a primary key; a hand-typed "abc" finds nothing instead of a 500."""
+    return int(object_id) if str(object_id).isdigit() else None
+
+
 def _admin_url(name: str, *args) -> str:
     return reverse(f"admin:curation_{name}", args=args)
 
@@ -148,7 +153,7 @@ class RefreshRunAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = RefreshRun.objects.filter(pk=object_id).first()
+        run = RefreshRun.objects.filter(pk=_int_or_none(object_id)).first()
         active = run is not None and run.is_active
         extra_context = {**(extra_context or {}), "auto_refresh": AUTO_REFRESH_SECONDS if active else None}
         return super().change_view(request, object_id, form_url, extra_context)
@@ -207,7 +212,9 @@ class CitationUpdateAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """Old and new side by side per field, with a checkbox each; accept selected, accept all, or reject."""
-        update = CitationUpdate.objects.select_related("reference", "decided_by").filter(pk=object_id).first()
+        update = (
+            CitationUpdate.objects.select_related("reference", "decided_by").filter(pk=_int_or_none(object_id)).first()
+        )
         if update is None:
             messages.warning(request, "That update no longer exists: a newer fetch replaced it, or PubMed reverted.")
             return redirect(_admin_url("citationupdate_changelist"))

@@ -201,9 +201,13 @@ class HistoryAdminMixin:
             "change_url": _admin_url(self, "change", obj.pk),
         }
 
+    def revert_refusal(self, obj, record=None) -> str | None:
+        """Why no version of `obj` (or not history `record` in particular) may be restored now, or None."""
+        return workflow.revert_refusal(obj)
+
     def can_revert(self, request, obj) -> bool:
         opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}") and not workflow.revert_refusal(obj)
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}") and not self.revert_refusal(obj)
 
     def history_view(self, request, object_id, extra_context=None):
         """Every recorded version: when, who, why, and which fields changed from the one before."""
@@ -240,7 +244,7 @@ class HistoryAdminMixin:
             "page": page,
             "compare_url": _admin_url(self, "history_compare", obj.pk),
             "can_revert": self.can_revert(request, obj),
-            "revert_refusal": workflow.revert_refusal(obj),
+            "revert_refusal": self.revert_refusal(obj),
             **(extra_context or {}),
         }
         return TemplateResponse(request, self.history_template, context)
@@ -278,6 +282,10 @@ class HistoryAdminMixin:
         if not request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}"):
             raise PermissionDenied
         record = self._record(obj, history_id)
+        refusal = self.revert_refusal(obj, record)
+        if request.method == "POST" and refusal:
+            messages.error(request, refusal)
+            return HttpResponseRedirect(_admin_url(self, "history", obj.pk))
         if request.method == "POST":
             try:
                 based_on = int(request.POST.get(VERSION_FIELD, ""))
@@ -310,7 +318,7 @@ class HistoryAdminMixin:
             "rows": field_diff(self.model, current, record, exclude=workflow.NOT_CONTENT) if current else [],
             "current_version": obj.version,
             "version_field": VERSION_FIELD,
-            "refusal": workflow.revert_refusal(obj),
+            "refusal": refusal,
         }
         return TemplateResponse(request, self.revert_template, context)
 

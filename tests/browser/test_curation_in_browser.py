@@ -3,7 +3,8 @@
 Alice (curator) writes a mechanism citing a PMID and submits it; bob (reviewer)
 publishes it; an anonymous reader sees it. Alice and carol then edit the same
 draft at once and carol's stale save is refused with a message naming alice.
-Screenshots of the key screens go to docs/screenshots/ for the README.
+Screenshots of the key screens go to $ATLAS_SCREENSHOTS (docs/screenshots/ for the README:
+`ATLAS_SCREENSHOTS=docs/screenshots make test`), else to a temporary folder.
 """
 
 import re

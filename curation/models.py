@@ -270,19 +270,36 @@ class Mechanism(Versioned):
             node = node.parent
         return chain
 
+    def _tree_pk(self):
+        # A revision takes its original's place in the tree when it is published,
+        # so the tree rules are checked against the original's position and children.
+        return self.revision_of_id or self.pk
+
     def subtree_height(self):
-        """Levels below this node (0 for a leaf)."""
-        if self.pk is None:
+        """Levels below this node (0 for a leaf); for a revision, below the mechanism it edits."""
+        if self._tree_pk() is None:
             return 0
-        children = list(Mechanism.objects.filter(parent=self, revision_of__isnull=True))
+        children = list(Mechanism.objects.filter(parent_id=self._tree_pk(), revision_of__isnull=True))
         return max((1 + child.subtree_height() for child in children), default=0)
 
     def clean(self):
         super().clean()
+        own_pk = self._tree_pk()
+        if own_pk is not None:
+            strays = Mechanism.objects.filter(parent_id=own_pk, revision_of__isnull=True).exclude(
+                category=self.category
+            )
+            if strays.exists():
+                raise ValidationError(
+                    {
+                        "category": "A child shares its parent's category: move or recategorise its "
+                        f"sub-mechanisms first ({', '.join(str(m) for m in strays[:5])})."
+                    }
+                )
         if self.parent_id is None:
             return
         parent = self.parent
-        if self.pk is not None and (parent.pk == self.pk or any(a.pk == self.pk for a in parent.ancestors())):
+        if own_pk is not None and (parent.pk == own_pk or any(a.pk == own_pk for a in parent.ancestors())):
             raise ValidationError({"parent": "A mechanism cannot sit below itself."})
         if parent.category != self.category:
             raise ValidationError(

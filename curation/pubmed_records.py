@@ -262,7 +262,8 @@ def _article_record(article: Mapping, raw_xml: str) -> CitationRecord:
         or plain_text(citation.get("MedlineJournalInfo", {}).get("MedlineTA", "")),
         volume=plain_text(issue.get("Volume", "")),
         issue=plain_text(issue.get("Issue", "")),
-        pages=_pages(art.get("Pagination")),
+        # Online-only articles have no Pagination; PubMed then cites their e-locator ("Elife. 2019;8:e41090").
+        pages=_pages(art.get("Pagination")) or _elocation(art.get("ELocationID", []), "pii"),
         pub_year=pub_year,
         pub_date=pub_date,
         publication_types=publication_types,
@@ -328,9 +329,13 @@ def _article_ids(article_id_list: Iterable) -> dict[str, str]:
 
 
 def _elocation_doi(elocations: Iterable) -> str:
+    return _elocation(elocations, "doi")
+
+
+def _elocation(elocations: Iterable, id_type: str) -> str:
     for elocation in elocations:
         attrs = elocation.attributes
-        if attrs.get("EIdType") == "doi" and attrs.get("ValidYN", "Y") == "Y":
+        if attrs.get("EIdType") == id_type and attrs.get("ValidYN", "Y") == "Y":
             return plain_text(elocation)
     return ""
 
@@ -341,12 +346,15 @@ def _abstract(abstract: Mapping | None) -> list[dict]:
     sections = []
     for text in abstract.get("AbstractText", []):
         attrs = getattr(text, "attributes", {})
+        html_text = sanitize_html(text)
+        if not html_text:
+            continue  # an empty <AbstractText/> (seen in real records) is no section to show
         sections.append(
             {
                 # Attribute values are never escaped by Biopython: already plain text.
                 "label": _WHITESPACE.sub(" ", attrs.get("Label", "")).strip(),
                 "category": attrs.get("NlmCategory", ""),
-                "text": sanitize_html(text),
+                "text": html_text,
             }
         )
     return sections
@@ -367,6 +375,9 @@ def _author_list_of_type(author_lists, wanted: str) -> list:
 def _authors(author_list: Iterable) -> list[dict]:
     authors = []
     for author in author_list:
+        if getattr(author, "attributes", {}).get("ValidYN") == "N":
+            # A name an erratum corrected: PubMed keeps it, marked invalid, beside the right one.
+            continue
         if "CollectiveName" in author:
             authors.append(_author_dict(collective_name=plain_text(author["CollectiveName"])))
             continue

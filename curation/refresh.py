@@ -137,7 +137,13 @@ def _enqueue(run_id: int, batches: list[list[int]]) -> None:
     from curation import tasks  # tasks imports this module
 
     for batch in batches:
-        tasks.refresh_batch.delay(run_id, batch)
+        try:
+            tasks.refresh_batch.delay(run_id, batch)
+        except Exception as exc:
+            # The run is committed already: a batch the broker refused would
+            # stay "queued" forever, and stale refreshes skip queued references.
+            logger.exception("refresh run %s: could not queue a batch", run_id)
+            fail_batch(run_id, batch, f"Could not queue the PubMed fetch (is the Celery broker up?): {exc}")
 
 
 def _scope_queryset(scope, references, pmids, stale_days) -> tuple[QuerySet, str]:
@@ -474,8 +480,13 @@ def _update_from_values(references: list[Reference], names: tuple[str, ...]) -> 
 
 
 def _rejected_values(reference_ids: list[int]) -> dict[int, dict]:
-    """For each reference, the values its latest decided update offered and the curator turned down."""
-    latest: dict[int, dict] = {}
+    """For each reference, field -> the value a curator turned down in the latest decision about that field.
+
+    Per field, not per update: a later update that touched only other fields
+    must not bring a rejected title back.
+    """
+    rejected: dict[int, dict] = {}
+    decided_fields: dict[int, set] = {}
     decided = (
         CitationUpdate.objects.filter(reference_id__in=reference_ids)
         .exclude(decision=CitationUpdate.Decision.PENDING)
@@ -483,11 +494,14 @@ def _rejected_values(reference_ids: list[int]) -> dict[int, dict]:
         .values_list("reference_id", "diff", "accepted_fields")
     )
     for reference_id, diff, accepted in decided:
-        if reference_id not in latest:
-            latest[reference_id] = {
-                name: change.get("new") for name, change in (diff or {}).items() if name not in (accepted or [])
-            }
-    return latest
+        seen = decided_fields.setdefault(reference_id, set())
+        for name, change in (diff or {}).items():
+            if name in seen:
+                continue  # a newer decision about this field stands
+            seen.add(name)
+            if name not in (accepted or []):
+                rejected.setdefault(reference_id, {})[name] = change.get("new")
+    return rejected
 
 
 def _replace_pending_updates(updates: list[CitationUpdate], settled: list[int]) -> None:
@@ -555,7 +569,11 @@ def apply_citation_update(update: CitationUpdate, *, by, fields: Iterable[str] |
     `ReviewError` if the update was decided already or a field is not in its diff.
     """
     with transaction.atomic():
-        locked = CitationUpdate.objects.select_for_update().select_related("reference").get(pk=update.pk)
+        reference_id = CitationUpdate.objects.filter(pk=update.pk).values_list("reference_id", flat=True).first()
+        # Reference first, then its update: the order a refresh batch locks them
+        # in (it replaces pending updates), so the two never deadlock.
+        reference = Reference.objects.select_for_update().filter(pk=reference_id).first()
+        locked = _locked_update(update.pk)
         if locked.decision != CitationUpdate.Decision.PENDING:
             raise ReviewError(f"This update was already {locked.get_decision_display().lower()}.")
         names = list(locked.diff) if fields is None else list(dict.fromkeys(fields))
@@ -565,7 +583,6 @@ def apply_citation_update(update: CitationUpdate, *, by, fields: Iterable[str] |
         if not names:
             return _decide(locked, by, CitationUpdate.Decision.REJECTED, [])
 
-        reference = Reference.objects.select_for_update().get(pk=locked.reference_id)
         for name in names:
             setattr(reference, name, locked.diff[name]["new"])
         everything = len(names) == len(locked.diff)
@@ -584,11 +601,19 @@ def apply_citation_update(update: CitationUpdate, *, by, fields: Iterable[str] |
 def reject_citation_update(update: CitationUpdate, *, by) -> CitationUpdate:
     """Reject a pending citation update: the reference stays as curated, and these values are not proposed again."""
     with transaction.atomic():
-        locked = CitationUpdate.objects.select_for_update().get(pk=update.pk)
+        locked = _locked_update(update.pk)
         if locked.decision != CitationUpdate.Decision.PENDING:
             raise ReviewError(f"This update was already {locked.get_decision_display().lower()}.")
         _decide(locked, by, CitationUpdate.Decision.REJECTED, [])
     update.refresh_from_db()
+    return locked
+
+
+def _locked_update(pk: int) -> CitationUpdate:
+    locked = CitationUpdate.objects.select_for_update().filter(pk=pk).first()
+    if locked is None:
+        # A newer fetch replaced it (or PubMed went back to the curated data) while the curator looked.
+        raise ReviewError("This update no longer exists: a newer fetch replaced it. Review the current one.")
     return locked
 
 

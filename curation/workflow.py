@@ -224,6 +224,13 @@ def _merge_revision(revision, *, by, review) -> Mechanism:
         raise WorkflowError("A mechanism cannot sit below itself: choose another broader mechanism.")
     submitter = revision.submitted_by.get_username() if revision.submitted_by else "someone"
     _copy_content(revision, original)
+    # The revision was validated as a row of its own; the tree rules (no cycle,
+    # depth, a child's category) must hold for the original once merged, and
+    # the tree may have changed since the revision was saved.
+    try:
+        original.clean()
+    except ValidationError as error:
+        raise WorkflowError("The revision cannot be published: " + " ".join(error.messages)) from None
     _save(
         original,
         by=by,

@@ -310,6 +310,13 @@ class Mechanism(Versioned):
             raise ValidationError({"parent": f"The mechanism tree is at most {MAX_TREE_DEPTH} levels deep."})
 
 
+# What PubMed reports about a paper's standing. These are facts, not curated text: a
+# refresh applies them at once and nothing else (an edit, a revert) may change them.
+PUBMED_FACT_FIELDS = ("corrections", "is_retracted", "has_erratum", "has_expression_of_concern")
+# Where the pipeline stands with a reference; written by refreshes and by verification only.
+PUBMED_STATE_FIELDS = ("metadata_state", "fetched_at", "last_error")
+
+
 class ReferenceQuerySet(models.QuerySet):
     def stale(self, days=None):
         """References whose PubMed metadata is older than `days` or was never fetched.

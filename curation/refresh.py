@@ -37,7 +37,14 @@ from django.utils import timezone
 from psycopg2.extras import execute_values
 
 from curation import pubmed
-from curation.models import CitationUpdate, MetadataState, Reference, RefreshItem, RefreshRun
+from curation.models import (
+    PUBMED_FACT_FIELDS,
+    CitationUpdate,
+    MetadataState,
+    Reference,
+    RefreshItem,
+    RefreshRun,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +71,7 @@ REVIEWED_FIELDS = (
     "is_book",
 )
 # Statements about the paper's standing: applied as soon as PubMed reports them.
-FACT_FIELDS = ("corrections", "is_retracted", "has_erratum", "has_expression_of_concern")
+FACT_FIELDS = PUBMED_FACT_FIELDS
 
 # Written with every change a fetch makes.
 _BOOKKEEPING = ("fetched_at", "last_error", "updated_at", "version")

@@ -24,7 +24,7 @@ from django.utils.text import Truncator
 from simple_history.utils import get_m2m_reverse_field_name
 
 from curation.concurrency import check_version, claim, stale_edit
-from curation.models import Evidence, Mechanism, Status
+from curation.models import PUBMED_FACT_FIELDS, PUBMED_STATE_FIELDS, Evidence, Mechanism, Reference, Status
 
 SUBMIT, PUBLISH, REJECT, RETIRE, REVISE = "submit", "publish", "reject", "retire", "revise"
 EVIDENCE_RELATED = [(Evidence, "mechanism")]
@@ -54,6 +54,9 @@ VERB = {
 # Never copied between a revision and its original, nor restored by a revert:
 # the workflow owns the status and a published slug is a stable identifier.
 NOT_CONTENT = {"status", "slug", "mechanism"}
+# A revert restores what people wrote, never what PubMed reported about a paper's standing
+# (a version from before a retraction must not hide it) nor where the pipeline stands.
+KEPT_ON_REVERT = {Reference: {*PUBMED_FACT_FIELDS, *PUBMED_STATE_FIELDS}}
 
 
 class WorkflowError(Exception):
@@ -206,10 +209,10 @@ def _content_fields(model) -> list:
     ]
 
 
-def _copy_content(source, target):
-    """Copy the content fields `source` has (a row or a history record) onto `target`."""
+def _copy_content(source, target, *, keep=()):
+    """Copy the content fields `source` has (a row or a history record) onto `target`, except `keep`."""
     for field in _content_fields(type(target)):
-        if hasattr(source, field.attname):
+        if field.name not in keep and hasattr(source, field.attname):
             setattr(target, field.attname, getattr(source, field.attname))
 
 
@@ -398,7 +401,7 @@ def revert(obj, record, *, by, based_on=None):
             target = start_revision(obj, by=by)
             based_on = target.version
 
-        _copy_content(record, target)
+        _copy_content(record, target, keep=KEPT_ON_REVERT.get(model, ()))
         m2m = _historical_m2m(record)
         try:
             target.full_clean()

@@ -228,3 +228,24 @@ def test_reverting_a_reference_restores_its_metadata(alice, bob):
     reference.refresh_from_db()
     assert (reference.pub_year, reference.journal_iso) == (2019, "Nat Med")
     assert reference.history.latest().history_change_reason == "Reverted to version 1"
+
+
+def test_reverting_a_reference_keeps_what_pubmed_reported_and_where_the_pipeline_stands(alice, bob):
+    reference = make_reference(title="The title as first fetched", metadata_state=MetadataState.NEEDS_REVIEW)
+    first = versions(reference)[0]
+    edit(
+        reference,
+        bob,
+        title="The title PubMed corrected",
+        metadata_state=MetadataState.VERIFIED,
+        is_retracted=True,
+        corrections=[{"type": "RetractionIn", "pmid": 39999998, "source": "Nature. 2025"}],
+    )
+
+    reference = workflow.revert(reference, first, by=alice)
+
+    reference.refresh_from_db()
+    assert reference.title == "The title as first fetched"
+    assert reference.metadata_state == MetadataState.VERIFIED
+    assert reference.is_retracted
+    assert reference.corrections == [{"type": "RetractionIn", "pmid": 39999998, "source": "Nature. 2025"}]

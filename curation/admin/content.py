@@ -33,7 +33,6 @@ from curation.citations import author_name, doi_url
 from curation.importing import add_references, parse_pmids
 from curation.models import CancerType, Evidence, Gene, Mechanism, Reference, Therapy
 from curation.pubmed_records import plain_text, sanitize_html
-from curation.refresh import FACT_FIELDS
 
 IMPORT_PERMISSION = "curation.import_references"
 MAX_PMIDS_PER_PASTE = 10_000
@@ -375,19 +374,6 @@ class ReferenceAdmin(HistoryAdminMixin, PubMedReferenceActions, admin.ModelAdmin
 
     def get_readonly_fields(self, request, obj=None):
         return [name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]]
-
-    def revert_refusal(self, obj, record=None):
-        refusal = super().revert_refusal(obj, record)
-        # Retractions, errata and expressions of concern are facts PubMed reports, not curated text:
-        # restoring a version from before the notice would hide it from every page citing the paper.
-        if refusal is None and record is not None:
-            if any(getattr(record, name) != getattr(obj, name) for name in FACT_FIELDS):
-                refusal = (
-                    "This version predates a retraction, erratum or expression of concern that PubMed reported "
-                    "(or lacks one it has since withdrawn); restoring it would change the paper's standing, which "
-                    "only a PubMed refresh may do."
-                )
-        return refusal
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

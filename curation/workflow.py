@@ -299,11 +299,19 @@ def reject(mechanism, *, by, reason) -> Mechanism:
 
 
 def retire(mechanism, *, by) -> Mechanism:
-    """Take a published mechanism off the public pages for good."""
+    """Take a published mechanism off the public pages for good.
+
+    An open revision of it is discarded: it could never be published now. Its
+    text stays in the history tables.
+    """
     _require(by, RETIRE)
     with transaction.atomic():
         current = _lock(mechanism)
         _check(RETIRE, current, by)
+        for revision in current.revisions.all():
+            revision._history_user = by
+            revision._change_reason = "Discarded: the published mechanism was retired"
+            revision.delete()
         _save(current, by=by, reason="Retired", status=Status.RETIRED)
     mechanism.refresh_from_db()
     return mechanism
@@ -323,10 +331,10 @@ def start_revision(published, *, by) -> Mechanism:
             original = Mechanism.objects.select_for_update().get(pk=published.pk)
         except Mechanism.DoesNotExist:
             raise WorkflowError("This mechanism no longer exists.") from None
+        _check(REVISE, original, by)
         existing = original.revisions.first()
         if existing is not None:
             return existing
-        _check(REVISE, original, by)
         try:
             with transaction.atomic():
                 return _clone(original, by=by)

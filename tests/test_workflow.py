@@ -302,14 +302,20 @@ def test_publishing_a_revision_makes_the_public_evidence_and_links_equal_to_the_
     assert Evidence.objects.get(pk=kept.pk).history.latest().history_user == bob
 
 
-def test_a_revision_of_a_mechanism_retired_meanwhile_cannot_be_published(published, carol, bob):
+def test_retiring_a_mechanism_discards_its_open_revision_and_keeps_its_text_in_history(published, carol, bob):
     revision = workflow.start_revision(published, by=carol)
+    revision.summary = "An edit nobody will publish now."
+    save_versioned(revision)
     workflow.submit(revision, by=carol)
+
     workflow.retire(published, by=bob)
 
-    with pytest.raises(WorkflowError, match="this revision edits is retired now"):
-        workflow.publish(revision, by=bob)
-    assert Mechanism.objects.filter(pk=revision.pk, status=Status.IN_REVIEW).exists()
+    assert not Mechanism.objects.filter(pk=revision.pk).exists()
+    discarded = Mechanism.history.filter(id=revision.pk).latest()
+    assert discarded.history_type == "-"
+    assert discarded.summary == "An edit nobody will publish now."
+    with pytest.raises(WorkflowError):
+        workflow.start_revision(published, by=carol)
 
 
 def test_a_rejected_revision_goes_back_to_its_author_and_the_public_text_stays(client, published, carol, bob):

@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -75,6 +76,9 @@ FACT_FIELDS = PUBMED_FACT_FIELDS
 
 # Written with every change a fetch makes.
 _BOOKKEEPING = ("fetched_at", "last_error", "updated_at", "version")
+
+# A run still unfinished this long after it was requested has lost a batch (see fail_abandoned_runs).
+ABANDONED_AFTER = timedelta(hours=6)
 
 NOT_FOUND_MESSAGE = "PubMed has no record with this PMID (it may be mistyped, or deleted by PubMed)."
 # Errors PubMed may get over by itself; anything else fails the batch at once.
@@ -270,6 +274,28 @@ def fail_batch(run_id: int, reference_ids: list[int], reason: str) -> None:
         )
     logger.warning("refresh run %s: %s references failed: %s", run_id, len(ids), reason)
     _finish_run_if_done(run_id)
+
+
+def fail_abandoned_runs(*, older_than: timedelta = ABANDONED_AFTER) -> int:
+    """Close runs still unfinished `older_than` after they were created; returns how many.
+
+    A batch whose message the broker lost, or whose failure could not be
+    recorded (the database was down), would otherwise stay "queued" for good,
+    and stale refreshes skip references queued in an unfinished run. Their
+    items fail with a reason, so the next stale refresh picks them up again.
+    """
+    cutoff = timezone.now() - older_than
+    active = [RefreshRun.State.QUEUED, RefreshRun.State.RUNNING]
+    run_ids = list(RefreshRun.objects.filter(state__in=active, created_at__lt=cutoff).values_list("pk", flat=True))
+    hours = older_than.total_seconds() / 3600
+    reason = (
+        f"Not fetched {hours:g} hours after the refresh was requested: its batch was lost "
+        "(a broker or worker restart); the next refresh will try again."
+    )
+    for run_id in run_ids:
+        queued = RefreshItem.objects.filter(run_id=run_id, outcome=Outcome.QUEUED)
+        fail_batch(run_id, list(queued.values_list("reference_id", flat=True)), reason)
+    return len(run_ids)
 
 
 def _finish_run_if_done(run_id: int) -> None:

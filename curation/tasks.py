@@ -50,7 +50,13 @@ def refresh_batch(self, run_id: int, reference_ids: list[int]) -> str:
 
 @shared_task(acks_late=True)
 def refresh_stale_references() -> int | None:
-    """Celery beat, daily: refresh references not fetched for `REFERENCE_STALE_DAYS`; returns the run id."""
+    """Celery beat, daily: refresh references not fetched for `REFERENCE_STALE_DAYS`; returns the run id.
+
+    Runs that lost a batch are closed first, so that their references count as stale again.
+    """
+    closed = refresh.fail_abandoned_runs()
+    if closed:
+        logger.warning("stale refresh: closed %s abandoned refresh runs", closed)
     try:
         run = refresh.start_refresh(scope=refresh.Scope.STALE)
     except refresh.NothingToRefresh:

@@ -3,9 +3,11 @@
 import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from curation import refresh, tasks
@@ -172,3 +174,28 @@ def test_deciding_an_update_a_newer_fetch_replaced_is_a_clear_refusal(alice):
         refresh.reject_citation_update(update, by=alice)
     reference.refresh_from_db()
     assert reference.volume == "12"
+
+
+def test_a_run_whose_batch_was_lost_is_closed_by_the_daily_refresh_and_its_references_fetched_again(
+    ncbi_settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    lost, recent = make_reference(fetched_at=None), make_reference(fetched_at=None)
+    sent = []
+    monkeypatch.setattr(tasks.refresh_batch, "delay", lambda run_id, ids: sent.append((run_id, ids)))
+    with django_capture_on_commit_callbacks(execute=True):
+        # The broker accepted this batch and then lost it: no worker will ever answer.
+        abandoned = refresh.start_refresh(scope=RefreshRun.Scope.SELECTED, references=[lost])
+        still_running = refresh.start_refresh(scope=RefreshRun.Scope.SELECTED, references=[recent])
+    RefreshRun.objects.filter(pk=abandoned.pk).update(created_at=timezone.now() - timedelta(hours=7))
+    sent.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.refresh_stale_references()
+
+    abandoned.refresh_from_db()
+    assert abandoned.state == RefreshRun.State.FAILED
+    assert "batch was lost" in abandoned.items.get().error
+    still_running.refresh_from_db()
+    assert still_running.is_active
+    refetched = [reference_id for _, ids in sent for reference_id in ids]
+    assert lost.pk in refetched and recent.pk not in refetched

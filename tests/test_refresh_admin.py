@@ -5,6 +5,9 @@ Tasks never reach a broker here: what a page queues after commit is caught,
 and the tests run it with `.apply()` when the outcome matters.
 """
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -128,6 +131,24 @@ def test_verify_selected_confirms_fetched_references_and_names_the_rest(curator_
     page = response.content.decode()
     assert "Verified 1 reference(s)." in page
     assert "PMID 31500002 has no fetched metadata to confirm" in page
+
+
+def test_verify_selected_refuses_references_fetched_again_after_the_list_was_shown(curator_client):
+    looked_at = fetched(31_500_003, fetched_at=timezone.now() - timedelta(hours=1))
+    refilled = fetched(31_500_004, fetched_at=timezone.now() - timedelta(hours=1))
+    page = curator_client.get(CHANGELIST).content.decode()
+    listed_at = re.search(r'name="listed_at" value="([^"]+)"', page).group(1)
+    Reference.objects.filter(pk=refilled.pk).update(title="Refilled by PubMed", fetched_at=timezone.now())
+
+    response = curator_client.post(
+        CHANGELIST,
+        {"action": "verify_selected", "_selected_action": [looked_at.pk, refilled.pk], "listed_at": listed_at},
+        follow=True,
+    )
+
+    assert Reference.objects.get(pk=looked_at.pk).metadata_state == MetadataState.VERIFIED
+    assert Reference.objects.get(pk=refilled.pk).metadata_state == MetadataState.NEEDS_REVIEW
+    assert "PMID 31500004 was fetched again after the list was shown" in response.content.decode()
 
 
 def test_the_verify_button_refuses_a_reference_that_changed_since_the_page_was_loaded(curator_client):

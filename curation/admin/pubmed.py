@@ -20,6 +20,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -344,8 +345,14 @@ class PubMedReferenceActions:
 
     @admin.action(description="Verify selected: confirm their PubMed metadata", permissions=["verify_reference"])
     def verify_selected(self, request, queryset):
+        # The list carries the time it was shown (templates/admin/curation/reference/change_list.html):
+        # a reference fetched again after that was not what the curator looked at.
+        listed_at = parse_datetime(request.POST.get("listed_at", "") or "")
         verified, refused = 0, []
         for reference in queryset.order_by("pmid"):
+            if listed_at and reference.fetched_at and reference.fetched_at > listed_at:
+                refused.append(f"PMID {reference.pmid} was fetched again after the list was shown; open it to check.")
+                continue
             try:
                 if reference.metadata_state != MetadataState.VERIFIED:
                     refresh.verify_reference(reference, by=request.user)

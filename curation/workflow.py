@@ -254,6 +254,12 @@ def _merge_revision(revision, *, by, review) -> Mechanism:
         if pk not in kept:
             row._history_user = by
             row.delete()
+    # Two rows citing one paper may swap statements: park the old wording of every row whose
+    # statement changes, so that no intermediate state breaks the one-claim-per-reference rule.
+    for row in proposed:
+        target = live.get(row.copied_from_id)
+        if target is not None and target.statement.lower() != row.statement.lower():
+            Evidence.objects.filter(pk=target.pk).update(statement=f"(being replaced: evidence {target.pk})")
     for row in proposed:
         if row.copied_from_id in live:
             target = live[row.copied_from_id]

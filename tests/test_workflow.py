@@ -282,6 +282,23 @@ def test_readers_keep_the_published_text_until_the_revision_is_published(client,
     assert (result.status, result.reviewed_by, result.submitted_by) == (Status.PUBLISHED, bob, carol)
 
 
+def test_a_revision_may_swap_the_statements_of_two_claims_from_the_same_paper(published, carol, bob):
+    first = published.evidence.get()
+    second = make_evidence(published, reference=first.reference, statement="A second claim from the same paper.")
+    revision = workflow.start_revision(published, by=carol)
+    # In the draft the curator swaps them in steps; publishing then applies the swap in one go.
+    revision.evidence.filter(copied_from=first).update(statement="(moving)")
+    revision.evidence.filter(copied_from=second).update(statement=first.statement)
+    revision.evidence.filter(copied_from=first).update(statement="A second claim from the same paper.")
+    workflow.submit(revision, by=carol)
+
+    workflow.publish(revision, by=bob)
+
+    assert Evidence.objects.get(pk=first.pk).statement == "A second claim from the same paper."
+    assert Evidence.objects.get(pk=second.pk).statement == first.statement
+    assert published.evidence.count() == 2
+
+
 def test_publishing_a_revision_makes_the_public_evidence_and_links_equal_to_the_revision(published, carol, bob):
     kept, dropped = published.evidence.get(), make_evidence(published, statement="A claim to be withdrawn.")
     therapy = make_therapy("Nivolumab")

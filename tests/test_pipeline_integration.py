@@ -28,7 +28,9 @@ from tests.services import celery_worker_command
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
-REDIS_DB = 5
+# Its own Redis database, flushed before and after; RA_TEST_PIPELINE_REDIS_DB lets parallel checkouts
+# on one machine keep out of each other's way.
+REDIS_DB = int(os.environ.get("RA_TEST_PIPELINE_REDIS_DB", "5"))
 RUN_TIMEOUT = 45  # seconds; the runs here take a few seconds
 REPO = Path(__file__).resolve().parent.parent
 REVIEWED = refresh.REVIEWED_FIELDS

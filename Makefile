@@ -23,10 +23,11 @@ run: install
 	$(BIN)/python manage.py create_local_curator
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/run-local.sh
 
-## The whole suite: migrations and lint checks, then pytest.
+## The whole suite: migrations, lint and layering checks, then pytest.
 test: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: install

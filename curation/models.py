@@ -7,6 +7,7 @@ and a simple-history table so that every change is traceable.
 """
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,11 +15,35 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
+from simple_history.signals import pre_create_historical_record
 
 MAX_TREE_DEPTH = 3
+
+
+def fit_to_column(field: models.Field, value):
+    """`value` cut to `field`'s max_length, ending in "…" when cut; anything but a string unchanged.
+
+    PostgreSQL refuses a string longer than its column and rolls back the whole
+    transaction (SQLite stores it, so a suite on SQLite would never notice):
+    text that code composes or copies from elsewhere goes through here before
+    it is written into a bounded column. Cutting the same way every time means
+    the same input always gives the same stored value.
+    """
+    max_length = getattr(field, "max_length", None)
+    if max_length and isinstance(value, str) and len(value) > max_length:
+        return value[: max_length - 1] + "…"
+    return value
+
+
+@receiver(pre_create_historical_record)
+def _fit_change_reason(sender, history_instance, **kwargs):
+    """Every history entry's reason fits its column (varchar(100)), whoever composed it and from what."""
+    field = history_instance._meta.get_field("history_change_reason")
+    history_instance.history_change_reason = fit_to_column(field, history_instance.history_change_reason)
 
 
 class Category(models.TextChoices):
@@ -30,6 +55,14 @@ class Phenotype(models.TextChoices):
     PRIMARY = "primary", "Primary resistance"
     ADAPTIVE = "adaptive", "Adaptive resistance"
     ACQUIRED = "acquired", "Acquired resistance"
+
+
+# The Mechanism field that records each phenotype.
+PHENOTYPE_FIELDS = {
+    Phenotype.PRIMARY: "primary_resistance",
+    Phenotype.ADAPTIVE: "adaptive_resistance",
+    Phenotype.ACQUIRED: "acquired_resistance",
+}
 
 
 class Status(models.TextChoices):
@@ -154,15 +187,13 @@ class CancerType(Versioned):
 
 
 class MechanismQuerySet(models.QuerySet):
+    def originals(self):
+        """Mechanisms in their own right: every row but the pending revisions of published ones."""
+        return self.filter(revision_of__isnull=True)
+
     def published(self):
         """What readers may see: published entries, never a pending revision."""
-        return self.filter(status=Status.PUBLISHED, revision_of__isnull=True)
-
-    def roots(self):
-        return self.filter(parent__isnull=True)
-
-    def in_category(self, category):
-        return self.filter(category=category)
+        return self.originals().filter(status=Status.PUBLISHED)
 
 
 class Mechanism(Versioned):
@@ -254,12 +285,7 @@ class Mechanism(Versioned):
 
     @property
     def phenotypes(self):
-        flags = [
-            (self.primary_resistance, Phenotype.PRIMARY),
-            (self.adaptive_resistance, Phenotype.ADAPTIVE),
-            (self.acquired_resistance, Phenotype.ACQUIRED),
-        ]
-        return [phenotype for on, phenotype in flags if on]
+        return [phenotype for phenotype, name in PHENOTYPE_FIELDS.items() if getattr(self, name)]
 
     def ancestors(self):
         """Parents from the nearest up; stops at a cycle instead of looping forever."""
@@ -279,16 +305,14 @@ class Mechanism(Versioned):
         """Levels below this node (0 for a leaf); for a revision, below the mechanism it edits."""
         if self._tree_pk() is None:
             return 0
-        children = list(Mechanism.objects.filter(parent_id=self._tree_pk(), revision_of__isnull=True))
+        children = list(Mechanism.objects.originals().filter(parent_id=self._tree_pk()))
         return max((1 + child.subtree_height() for child in children), default=0)
 
     def clean(self):
         super().clean()
         own_pk = self._tree_pk()
         if own_pk is not None:
-            strays = Mechanism.objects.filter(parent_id=own_pk, revision_of__isnull=True).exclude(
-                category=self.category
-            )
+            strays = Mechanism.objects.originals().filter(parent_id=own_pk).exclude(category=self.category)
             if strays.exists():
                 raise ValidationError(
                     {
@@ -310,9 +334,27 @@ class Mechanism(Versioned):
             raise ValidationError({"parent": f"The mechanism tree is at most {MAX_TREE_DEPTH} levels deep."})
 
 
+class Flag(NamedTuple):
+    """A notice PubMed links to a paper, that readers of evidence citing it must see."""
+
+    field: str  # the Reference field that is true when the paper carries it
+    label: str
+    notice: str  # the heading of the warning on the paper's page
+
+
+# Most serious first: pages that name one flag name the first that applies.
+REFERENCE_FLAGS = (
+    Flag("is_retracted", "Retracted", "This paper has been retracted"),
+    Flag(
+        "has_expression_of_concern",
+        "Expression of concern",
+        "An expression of concern was published about this paper",
+    ),
+    Flag("has_erratum", "Erratum", "An erratum was published for this paper"),
+)
 # What PubMed reports about a paper's standing. These are facts, not curated text: a
 # refresh applies them at once and nothing else (an edit, a revert) may change them.
-PUBMED_FACT_FIELDS = ("corrections", "is_retracted", "has_erratum", "has_expression_of_concern")
+PUBMED_FACT_FIELDS = ("corrections", *(flag.field for flag in REFERENCE_FLAGS))
 # Where the pipeline stands with a reference; written by refreshes and by verification only.
 PUBMED_STATE_FIELDS = ("metadata_state", "fetched_at", "last_error")
 
@@ -340,7 +382,10 @@ class ReferenceQuerySet(models.QuerySet):
 
     def flagged(self):
         """Retracted papers and those with an erratum or an expression of concern."""
-        return self.filter(Q(is_retracted=True) | Q(has_erratum=True) | Q(has_expression_of_concern=True))
+        condition = Q()
+        for flag in REFERENCE_FLAGS:
+            condition |= Q(**{flag.field: True})
+        return self.filter(condition)
 
 
 class Reference(Versioned):
@@ -413,8 +458,9 @@ class Reference(Versioned):
         return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
 
     @property
-    def doi_url(self):
-        return f"https://doi.org/{self.doi}" if self.doi else ""
+    def flags(self) -> list[Flag]:
+        """The notices this paper carries, most serious first."""
+        return [flag for flag in REFERENCE_FLAGS if getattr(self, flag.field)]
 
     @property
     def first_author(self):
@@ -511,6 +557,22 @@ class RefreshRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in (self.State.QUEUED, self.State.RUNNING)
+
+    # The finished outcomes as a run's summary names them ("3 updated, 1 awaiting review"), keyed as in counts().
+    SUMMARY_LABELS = {
+        "updated": "updated",
+        "unchanged": "unchanged",
+        "update_pending": "awaiting review",
+        "not_found": "not found",
+        "failed": "failed",
+    }
+
+    @classmethod
+    def summary(cls, counts: dict, *, with_zeros: bool = False) -> str:
+        """'3 updated, 1 awaiting review': the finished outcomes of `counts()` in a fixed order."""
+        return ", ".join(
+            f"{counts[key]} {label}" for key, label in cls.SUMMARY_LABELS.items() if with_zeros or counts.get(key)
+        )
 
     def counts(self) -> dict[str, int]:
         """References per outcome (keys use underscores), plus total, done and percent, in one query."""

@@ -38,7 +38,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 from urllib.error import HTTPError, URLError
 
@@ -47,21 +47,19 @@ from Bio.Entrez.Parser import CorruptedXMLError, NotXMLError
 from django.conf import settings
 
 from curation import ratelimit
+from curation.paste import CitationQuery
 from curation.pubmed_records import CitationRecord, RecordParseError, parse_efetch
 
 __all__ = [
-    "BatchResult",
+    "TRANSIENT_ERRORS",
     "CitationMatch",
     "CitationQuery",
-    "FetchResult",
     "PubMedBadResponse",
     "PubMedError",
     "PubMedRateLimited",
     "PubMedUnavailable",
     "fetch_batch",
-    "fetch_records",
     "match_citations",
-    "parse_citation_string",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,17 +67,6 @@ logger = logging.getLogger(__name__)
 # The base Biopython writes into every request URL.
 BIOPYTHON_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 
-_DEFAULTS = {
-    "NCBI_EUTILS_URL": BIOPYTHON_EUTILS_URL,
-    "NCBI_API_KEY": "",
-    "NCBI_EMAIL": "",
-    "NCBI_TOOL": "resistance-atlas",
-    "NCBI_TIMEOUT": 30.0,
-    "NCBI_BATCH_SIZE": 200,
-    "NCBI_MAX_ATTEMPTS": 5,
-    "NCBI_BACKOFF_BASE": 1.0,
-    "NCBI_BACKOFF_MAX": 30.0,
-}
 
 # Tests replace this to run retries without waiting.
 _sleep = time.sleep
@@ -94,11 +81,6 @@ _MAX_RETRY_AFTER = 120.0
 _ECITMATCH_MAX_BDATA = 800
 
 T = TypeVar("T")
-
-
-def _setting(name: str):
-    value = getattr(settings, name, None)
-    return _DEFAULTS[name] if value is None else value
 
 
 # ---------------------------------------------------------------------------
@@ -123,6 +105,10 @@ class PubMedRateLimited(PubMedError):
 
 class PubMedBadResponse(PubMedError):
     """NCBI answered, but not with usable data (corrupt or non-XML body, <ERROR>, other 4xx)."""
+
+
+# Failures NCBI may get over by itself, worth retrying later; any other PubMedError is final.
+TRANSIENT_ERRORS = (PubMedUnavailable, PubMedRateLimited)
 
 
 # ---------------------------------------------------------------------------
@@ -167,7 +153,7 @@ _opener = urllib.request.build_opener(_RateLimitedHTTPHandler, _RateLimitedHTTPS
 def _urlopen(request: urllib.request.Request, *args, **kwargs):
     """``Bio.Entrez.urlopen`` replacement: route to the configured base, time out, rate-limit, send."""
     _route(request)
-    kwargs.setdefault("timeout", float(_setting("NCBI_TIMEOUT")))
+    kwargs.setdefault("timeout", float(settings.NCBI_TIMEOUT))
     return _opener.open(request, *args, **kwargs)
 
 
@@ -175,7 +161,7 @@ def _route(request: urllib.request.Request) -> None:
     url = request.full_url
     if not url.startswith(BIOPYTHON_EUTILS_URL):
         return
-    base = str(_setting("NCBI_EUTILS_URL"))
+    base = str(settings.NCBI_EUTILS_URL)
     url = base.rstrip("/") + "/" + url[len(BIOPYTHON_EUTILS_URL) :]
     path, _, query = url.partition("?")
     if request.get_method() == "GET" and path.endswith("/efetch.fcgi") and query:
@@ -198,9 +184,9 @@ def _identification() -> dict[str, str | None]:
     # globals, so a settings override applies to exactly the requests made
     # under it. Empty means "do not send" (None is dropped by Biopython).
     return {
-        "tool": _setting("NCBI_TOOL") or None,
-        "email": _setting("NCBI_EMAIL") or None,
-        "api_key": _setting("NCBI_API_KEY") or None,
+        "tool": settings.NCBI_TOOL or None,
+        "email": settings.NCBI_EMAIL or None,
+        "api_key": settings.NCBI_API_KEY or None,
     }
 
 
@@ -226,7 +212,7 @@ class _BadBody(Exception):
 
 
 def _with_retries(what: str, call: Callable[[], T]) -> T:
-    max_attempts = max(1, int(_setting("NCBI_MAX_ATTEMPTS")))
+    max_attempts = max(1, int(settings.NCBI_MAX_ATTEMPTS))
     failures: list[_Failure] = []
     for attempt in range(1, max_attempts + 1):
         try:
@@ -255,8 +241,8 @@ def _delay(attempt: int, failure: _Failure) -> float:
         return min(failure.retry_after, _MAX_RETRY_AFTER)
     # Exponential backoff with full jitter: workers that failed together do not
     # come back together.
-    base = float(_setting("NCBI_BACKOFF_BASE"))
-    cap = float(_setting("NCBI_BACKOFF_MAX"))
+    base = float(settings.NCBI_BACKOFF_BASE)
+    cap = float(settings.NCBI_BACKOFF_MAX)
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
@@ -267,7 +253,7 @@ def _summary(failures: list[_Failure]) -> str:
 
 def _classify(exc: Exception) -> _Failure | None:
     """Map an exception from one attempt to what it means for the retry policy."""
-    timeout = float(_setting("NCBI_TIMEOUT"))
+    timeout = float(settings.NCBI_TIMEOUT)
     if isinstance(exc, HTTPError):
         return _http_failure(exc)
     if isinstance(exc, _BadBody):
@@ -367,68 +353,6 @@ def _parse_efetch_body(body: bytes) -> list[CitationRecord]:
 # ---------------------------------------------------------------------------
 # EFetch
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BatchResult:
-    """What one efetch batch produced; handed to ``fetch_records``' ``on_batch`` callback."""
-
-    index: int  # 1-based position of this batch
-    total: int  # number of batches in the whole fetch
-    pmids: tuple[int, ...]  # what this batch asked for
-    records: dict[int, CitationRecord]
-    missing: set[int]  # asked for, answered, not in the answer: PubMed does not know them
-    error: PubMedError | None = None  # set when the whole batch failed after retries
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def failed(self) -> dict[int, str]:
-        return {} if self.error is None else dict.fromkeys(self.pmids, str(self.error))
-
-
-@dataclass
-class FetchResult:
-    """Outcome of ``fetch_records``: every requested PMID is in exactly one of the three."""
-
-    records: dict[int, CitationRecord] = field(default_factory=dict)
-    missing: set[int] = field(default_factory=set)
-    failed: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def _add(self, batch: BatchResult) -> None:
-        self.records.update(batch.records)
-        self.missing |= batch.missing
-        self.failed.update(batch.failed)
-
-
-def fetch_records(pmids: Iterable[int | str], *, on_batch: Callable[[BatchResult], None] | None = None) -> FetchResult:
-    """Fetch PubMed records in batches of ``NCBI_BATCH_SIZE``; one failed batch does not stop the rest.
-
-    Duplicates are fetched once. ``on_batch`` is called after every batch,
-    successful or not, so the caller can save progress as it goes; an exception
-    it raises stops the fetch and propagates.
-    """
-    wanted = _clean_pmids(pmids)
-    size = max(1, int(_setting("NCBI_BATCH_SIZE")))
-    batches = [wanted[i : i + size] for i in range(0, len(wanted), size)]
-    result = FetchResult()
-    for index, batch in enumerate(batches, start=1):
-        try:
-            records, missing = fetch_batch(batch)
-            outcome = BatchResult(index, len(batches), tuple(batch), records, missing)
-        except PubMedError as exc:
-            logger.error("PubMed batch %d/%d failed: %s", index, len(batches), exc)
-            outcome = BatchResult(index, len(batches), tuple(batch), {}, set(), error=exc)
-        result._add(outcome)
-        if on_batch is not None:
-            on_batch(outcome)
-    return result
-
-
 def fetch_batch(pmids: Sequence[int | str]) -> tuple[dict[int, CitationRecord], set[int]]:
     """Fetch one batch with a single efetch request (plus retries).
 
@@ -473,18 +397,6 @@ def _preview(pmids: Sequence[int]) -> str:
 # ---------------------------------------------------------------------------
 # ECitMatch
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CitationQuery:
-    """One citation to look up; ``key`` is the caller's label, echoed in the match."""
-
-    journal: str
-    year: int | str | None
-    volume: str = ""
-    first_page: str = ""
-    author: str = ""
-    key: str = ""
-
-
 @dataclass(frozen=True)
 class CitationMatch:
     """ECitMatch's verdict on one ``CitationQuery``."""
@@ -558,42 +470,3 @@ def _citation_match(key: str, code: str | None) -> CitationMatch:
         listed = [] if "citation" in code.lower() else [int(p) for p in re.findall(r"\d+", code)]
         return CitationMatch(key, "ambiguous", None, listed, code)
     return CitationMatch(key, "not_found", None, [], code)
-
-
-_CITATION_TAIL = re.compile(
-    r"(?P<year>(?:1[6-9]|20)\d\d)"  # publication year
-    r"[^;:().]*?"  # month, day, season or a range such as " Dec-1999 Jan"; no "." so a year in a title is skipped
-    r";\s*(?P<volume>[^;:()\s][^;:()]*?)?\s*"
-    r"(?:\((?P<issue>[^)]*)\))?\s*"
-    r":\s*(?P<pages>[A-Za-z]*\d\w*(?:-\w+)?)"
-)
-_AUTHOR = re.compile(r"^\s*(?P<last>[^\W\d][\w'’-]*(?: [^\W\d][\w'’-]*)*?) (?P<initials>[A-Z]{1,4})(?:,|\s+et al|$)")
-
-
-def parse_citation_string(text: str, key: str | None = None) -> CitationQuery | None:
-    """Parse a PubMed-style citation into a ``CitationQuery``, or return None.
-
-    Understands "Journal. Year [Mon [Day]];Vol(Issue):Pages", optionally after
-    "Authors." and "Title." sentences, as in
-    "Sharma P, et al. Primary, adaptive... Cell. 2017 Feb 9;168(4):707-723."
-    ``key`` defaults to the stripped input.
-    """
-    text = " ".join((text or "").split())
-    match = _CITATION_TAIL.search(text)
-    if match is None:
-        return None
-    sentences = [s.strip() for s in re.split(r"\.\s+", text[: match.start()].strip().rstrip(".")) if s.strip()]
-    if not sentences:
-        return None
-    journal = sentences[-1]
-    author_match = _AUTHOR.match(sentences[0]) if len(sentences) > 1 else None
-    author = f"{author_match['last']} {author_match['initials']}" if author_match else ""
-    pages = match["pages"]
-    return CitationQuery(
-        journal=journal,
-        year=int(match["year"]),
-        volume=(match["volume"] or "").strip(),
-        first_page=pages.split("-", 1)[0],
-        author=author,
-        key=text if key is None else key,
-    )

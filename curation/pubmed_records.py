@@ -12,12 +12,11 @@ provenance is exactly what NCBI sent.
 
 from __future__ import annotations
 
-import copy
 import html
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from xml.parsers import expat
 
 import nh3
@@ -147,10 +146,6 @@ class CitationRecord:
     has_erratum: bool = False
     has_expression_of_concern: bool = False
     raw_xml: str = ""
-
-    def to_model_fields(self) -> dict:
-        """Return the ``Reference`` field values (all but ``pmid``), safe to mutate."""
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "pmid"}
 
     @property
     def book_accession(self) -> str:

@@ -49,7 +49,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 __all__ = [
     "FileRateLimiter",
     "RateLimiterError",
-    "RateLimitTimeout",
     "RedisRateLimiter",
     "get_limiter",
     "limiter_from_url",
@@ -68,10 +67,6 @@ class RateLimiterError(RuntimeError):
     """The limiter's backend (Redis, the lock file) could not be used."""
 
 
-class RateLimitTimeout(RateLimiterError):
-    """No request slot is free within the caller's timeout."""
-
-
 class _Limiter:
     rate: float
     description: str
@@ -82,30 +77,17 @@ class _Limiter:
         self.rate = float(rate)
         self.interval = SAFETY_MARGIN / self.rate
 
-    def acquire(self, timeout: float | None = None) -> None:
-        """Block until this process may send one request, then return at once.
-
-        With a ``timeout``, raise ``RateLimitTimeout`` as soon as it is clear
-        that no slot will be free in time.
-        """
-        deadline = None if timeout is None else time.monotonic() + max(0.0, float(timeout))
+    def acquire(self) -> None:
+        """Block until this process may send one request, then return at once."""
         while True:
             wait = self._claim()
             if wait <= 0:
                 return
-            if deadline is not None and time.monotonic() + wait > deadline:
-                raise self._timeout(wait, float(timeout))
             time.sleep(wait)
 
     def _claim(self) -> float:
-        """Take the slot if it is free now (return 0), else return the seconds until it is."""
+        """Take the slot if it is free now (return 0), else return the seconds until it is; a wait takes nothing."""
         raise NotImplementedError
-
-    def _timeout(self, wait: float, max_wait: float) -> RateLimitTimeout:
-        return RateLimitTimeout(
-            f"NCBI rate limiter ({self.description}, {self.rate:g} requests/s): the next free slot is "
-            f"{wait:.2f} s away, longer than the {max_wait:g} s timeout"
-        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description} {self.rate:g}/s>"

@@ -25,6 +25,7 @@ reference whose data actually changed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
@@ -37,7 +38,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from psycopg2.extras import execute_values
 
-from curation import pubmed
+from curation import pubmed, task_queue
 from curation.models import (
     PUBMED_FACT_FIELDS,
     CitationUpdate,
@@ -45,34 +46,22 @@ from curation.models import (
     Reference,
     RefreshItem,
     RefreshRun,
+    fit_to_column,
 )
+from curation.pubmed_records import CitationRecord
 
 logger = logging.getLogger(__name__)
 
 Outcome = RefreshItem.Outcome
 Scope = RefreshRun.Scope
 
-# Citation metadata a curator vouches for when verifying: changed only through review.
-REVIEWED_FIELDS = (
-    "doi",
-    "pmcid",
-    "title",
-    "abstract",
-    "authors",
-    "journal_title",
-    "journal_iso",
-    "volume",
-    "issue",
-    "pages",
-    "pub_year",
-    "pub_date",
-    "publication_types",
-    "mesh_terms",
-    "keywords",
-    "is_book",
-)
 # Statements about the paper's standing: applied as soon as PubMed reports them.
 FACT_FIELDS = PUBMED_FACT_FIELDS
+# Citation metadata a curator vouches for when verifying, changed only through review: every field
+# of a fetched record but its identity, its source XML and the facts above.
+REVIEWED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(CitationRecord) if f.name not in {"pmid", "raw_xml", *FACT_FIELDS}
+)
 
 # Written with every change a fetch makes.
 _BOOKKEEPING = ("fetched_at", "last_error", "updated_at", "version")
@@ -81,8 +70,6 @@ _BOOKKEEPING = ("fetched_at", "last_error", "updated_at", "version")
 ABANDONED_AFTER = timedelta(hours=6)
 
 NOT_FOUND_MESSAGE = "PubMed has no record with this PMID (it may be mistyped, or deleted by PubMed)."
-# Errors PubMed may get over by itself; anything else fails the batch at once.
-TRANSIENT_ERRORS = (pubmed.PubMedUnavailable, pubmed.PubMedRateLimited)
 
 
 class RefreshError(Exception):
@@ -139,22 +126,23 @@ def start_refresh(
         )
         size = settings.NCBI_BATCH_SIZE
         batches = [reference_ids[i : i + size] for i in range(0, len(reference_ids), size)]
-        transaction.on_commit(lambda: _enqueue(run.pk, batches))
+        _enqueue(run.pk, batches)
     logger.info("refresh run %s: %s references in %s batches", run.pk, len(reference_ids), len(batches))
     return run
 
 
 def _enqueue(run_id: int, batches: list[list[int]]) -> None:
-    from curation import tasks  # tasks imports this module
-
     for batch in batches:
-        try:
-            tasks.refresh_batch.delay(run_id, batch)
-        except Exception as exc:
-            # The run is committed already: a batch the broker refused would
-            # stay "queued" forever, and stale refreshes skip queued references.
-            logger.exception("refresh run %s: could not queue a batch", run_id)
-            fail_batch(run_id, batch, f"Could not queue the PubMed fetch (is the Celery broker up?): {exc}")
+        # The run is committed by the time the broker is asked: a batch it refused
+        # would stay "queued" forever, and stale refreshes skip queued references.
+        task_queue.send(
+            task_queue.REFRESH_BATCH,
+            run_id,
+            batch,
+            on_error=lambda exc, batch=batch: fail_batch(
+                run_id, batch, f"Could not queue the PubMed fetch (is the Celery broker up?): {exc}"
+            ),
+        )
 
 
 def _scope_queryset(scope, references, pmids, stale_days) -> tuple[QuerySet, str]:
@@ -198,16 +186,16 @@ def _count_detail(n: int) -> str:
 # ---------------------------------------------------------------------------
 
 
-def run_batch(run_id: int, reference_ids: list[int], *, final_attempt: bool = True) -> str:
+def run_batch(run_id: int, reference_ids: list[int]) -> str:
     """Fetch one batch of a run from PubMed and apply what came back.
 
     Idempotent: references of the batch that already have an outcome in this
     run are skipped, so a redelivered task does no harm. The HTTP happens
     outside any transaction; the results are applied in one transaction.
 
-    On a transient NCBI error (unavailable, rate limited) that is not the
-    `final_attempt`, the error is noted on the items and re-raised for the
-    task to retry. Otherwise a failure fails the batch's references with the
+    A transient NCBI error (unavailable, rate limited) is noted on the items
+    and re-raised: the task retries, and records the failure after its last
+    attempt. Any other NCBI error fails the batch's references with the
     reason and leaves their data untouched. Returns a short summary.
     """
     queued = dict(
@@ -226,7 +214,7 @@ def run_batch(run_id: int, reference_ids: list[int], *, final_attempt: bool = Tr
     try:
         records, _missing = pubmed.fetch_batch(sorted(queued.values()))
     except pubmed.PubMedError as exc:
-        if isinstance(exc, TRANSIENT_ERRORS) and not final_attempt:
+        if isinstance(exc, pubmed.TRANSIENT_ERRORS):
             RefreshItem.objects.filter(run_id=run_id, reference_id__in=queued, outcome=Outcome.QUEUED).update(
                 error=f"{exc} Retrying."
             )
@@ -383,7 +371,7 @@ def plan_record(reference: Reference, record, *, rejected: dict | None = None) -
     `rejected` maps field -> value a curator already rejected for this
     reference; such a value is not proposed again.
     """
-    # Read the record's fields without to_model_fields()'s deep copy: nothing here mutates them.
+    # The record's values are read, not copied: nothing here mutates them.
     new = {name: _fit(name, getattr(record, name)) for name in REVIEWED_FIELDS}
     raw_xml = record.raw_xml
     facts = {name: getattr(record, name) for name in FACT_FIELDS}
@@ -414,25 +402,8 @@ def plan_record(reference: Reference, record, *, rejected: dict | None = None) -
 
 
 def _fit(name: str, value):
-    # A value longer than its column would fail the whole batch's transaction;
-    # cut it the same way every time so that the next fetch compares equal.
-    max_length = getattr(Reference._meta.get_field(name), "max_length", None)
-    if max_length and isinstance(value, str) and len(value) > max_length:
-        return value[: max_length - 1] + "…"
-    return value
-
-
-def apply_record(reference: Reference, record, *, run: RefreshRun | None = None) -> str:
-    """Apply one fetched `CitationRecord` to `reference` by the review rules; return the outcome.
-
-    Locks the reference for the duration, so that it never races a curator's
-    decision or another fetch. `reference` is reloaded afterwards.
-    """
-    with transaction.atomic():
-        locked = Reference.objects.select_for_update().get(pk=reference.pk)
-        outcomes = _write([(locked, record)], run_id=run.pk if run else None, now=timezone.now())
-    reference.refresh_from_db()
-    return next(outcome for outcome, ids in outcomes.items() if ids)
+    # A value longer than its column would fail the whole batch's transaction.
+    return fit_to_column(Reference._meta.get_field(name), value)
 
 
 def _write(pairs: list[tuple[Reference, object]], *, run_id: int | None, now) -> dict[str, list[int]]:

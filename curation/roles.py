@@ -8,14 +8,19 @@ CURATOR = "Curator"
 REVIEWER = "Reviewer"
 ADMIN = "Admin"
 
+# Permissions that pages and actions check by name.
+IMPORT_REFERENCES = "curation.import_references"
+VERIFY_REFERENCE = "curation.verify_reference"
+REFRESH_REFERENCES = "curation.refresh_references"
+
 _EDITABLE = ["mechanism", "evidence", "reference", "gene", "therapy", "cancertype"]
 
 CURATOR_PERMISSIONS = [
     *(f"curation.{action}_{model}" for model in _EDITABLE for action in ("add", "change", "view")),
     "curation.delete_evidence",
     "curation.submit_mechanism",
-    "curation.import_references",
-    "curation.verify_reference",
+    IMPORT_REFERENCES,
+    VERIFY_REFERENCE,
     "curation.view_refreshrun",
     "curation.view_citationupdate",
     "curation.change_citationupdate",
@@ -25,7 +30,7 @@ REVIEWER_PERMISSIONS = [*CURATOR_PERMISSIONS, "curation.publish_mechanism"]
 
 ADMIN_PERMISSIONS = [
     *REVIEWER_PERMISSIONS,
-    "curation.refresh_references",
+    REFRESH_REFERENCES,
     "curation.delete_mechanism",
     "curation.delete_reference",
     "curation.delete_gene",

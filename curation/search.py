@@ -10,13 +10,7 @@ from dataclasses import dataclass, field
 from django import forms
 from django.db.models import Count, Q, QuerySet
 
-from curation.models import Category, Gene, Mechanism, Phenotype, Therapy
-
-PHENOTYPE_FIELDS = {
-    Phenotype.PRIMARY: "primary_resistance",
-    Phenotype.ADAPTIVE: "adaptive_resistance",
-    Phenotype.ACQUIRED: "acquired_resistance",
-}
+from curation.models import PHENOTYPE_FIELDS, Category, Gene, Mechanism, Phenotype, Therapy
 
 
 class MechanismFilterForm(forms.Form):

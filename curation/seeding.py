@@ -21,16 +21,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.html import escape
 
-from curation.models import CancerType, Evidence, Gene, Mechanism, MetadataState, Phenotype, Reference, Status, Therapy
+from curation.models import (
+    PHENOTYPE_FIELDS,
+    CancerType,
+    Evidence,
+    Gene,
+    Mechanism,
+    MetadataState,
+    Reference,
+    Status,
+    Therapy,
+)
 
 DEFAULT_SEED_PATH = Path(__file__).resolve().parent / "seed" / "atlas.json"
 KINDS = ("genes", "therapies", "cancer_types", "mechanisms", "references", "evidence")
 _INITIALS = re.compile(r"[A-Z]{1,4}")
-_PHENOTYPE_FIELDS = {
-    Phenotype.PRIMARY: "primary_resistance",
-    Phenotype.ADAPTIVE: "adaptive_resistance",
-    Phenotype.ACQUIRED: "acquired_resistance",
-}
 
 
 class SeedError(Exception):
@@ -132,8 +137,8 @@ def _lookup(table: dict, key, what: str, where: str):
 def _load_mechanisms(report, rows, genes, therapies, cancer_types) -> dict:
     # Revisions share their mechanism's slug; the seed only ever speaks of the mechanism itself.
     slugs = [row["slug"] for row in rows]
-    existing = {m.slug: m for m in Mechanism.objects.filter(slug__in=slugs, revision_of__isnull=True)}
-    parents = {m.slug: m for m in Mechanism.objects.filter(revision_of__isnull=True, slug__in=_parent_slugs(rows))}
+    existing = {m.slug: m for m in Mechanism.objects.originals().filter(slug__in=slugs)}
+    parents = {m.slug: m for m in Mechanism.objects.originals().filter(slug__in=_parent_slugs(rows))}
     now = timezone.now()
     for row in _parents_first(rows):
         slug = row["slug"]
@@ -144,7 +149,7 @@ def _load_mechanisms(report, rows, genes, therapies, cancer_types) -> dict:
         if row.get("parent"):
             parent = _lookup({**parents, **existing}, row["parent"], "the parent", f"Mechanism {slug}")
         phenotypes = set(row.get("phenotypes", []))
-        unknown = phenotypes - set(_PHENOTYPE_FIELDS)
+        unknown = phenotypes - set(PHENOTYPE_FIELDS)
         if unknown:
             raise SeedError(f"Mechanism {slug} names unknown phenotypes: {', '.join(sorted(unknown))}.")
         mechanism = _save_new(
@@ -157,7 +162,7 @@ def _load_mechanisms(report, rows, genes, therapies, cancer_types) -> dict:
                 strategies=row.get("strategies", ""),
                 status=Status.PUBLISHED,
                 published_at=now,
-                **{flag: phenotype in phenotypes for phenotype, flag in _PHENOTYPE_FIELDS.items()},
+                **{flag: phenotype in phenotypes for phenotype, flag in PHENOTYPE_FIELDS.items()},
             )
         )
         where = f"Mechanism {slug}"

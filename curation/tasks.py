@@ -1,27 +1,32 @@
 """Celery tasks: primary keys in, the work done by services in `curation.refresh` and `curation.importing`.
 
-Every task is idempotent (its service skips work already recorded), runs with
-`acks_late` so a worker that dies mid-task leaves it to another, and returns
-early when its row is gone. Only NCBI's transient failures are retried, as
-declared on the decorators; the HTTP client has already retried within the
-request by then, so these retries wait longer, for an outage to pass.
+Every task is idempotent (its service skips work already recorded) and
+returns early when its row is gone; `acks_late` (set for every task in
+settings) leaves the message of a worker that dies mid-task to another.
+Services queue these tasks by name through `curation.task_queue`, never by
+importing this module.
+
+Only NCBI's transient failures are retried, as declared on the decorators;
+the HTTP client has already retried within the request by then, so these
+retries wait longer, for an outage to pass. When the last retry fails too,
+the task records the failure through its service, so nothing stays queued.
 """
 
 import logging
+from contextlib import contextmanager
 
 from celery import shared_task
 from django.conf import settings
 
-from curation import importing, refresh
-from curation.pubmed import PubMedRateLimited, PubMedUnavailable
+from curation import importing, refresh, task_queue
+from curation.pubmed import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT = (PubMedUnavailable, PubMedRateLimited)
 TASK_RETRIES = 3
 # Task-level waits start where the client's own back-off stopped and double from there.
 _RETRY = {
-    "autoretry_for": TRANSIENT,
+    "autoretry_for": TRANSIENT_ERRORS,
     "max_retries": TASK_RETRIES,
     "retry_backoff": int(max(1, settings.NCBI_BACKOFF_MAX)),
     "retry_backoff_max": int(max(1, 8 * settings.NCBI_BACKOFF_MAX)),
@@ -29,26 +34,39 @@ _RETRY = {
 }
 
 
-@shared_task(bind=True, acks_late=True, **_RETRY)
+@contextmanager
+def _last_attempt_recorded(task, record_failure):
+    """Let a transient NCBI error through for a retry, except on the last attempt: then record it instead."""
+    try:
+        yield
+    except TRANSIENT_ERRORS as exc:
+        if task.request.retries < task.max_retries:
+            raise
+        record_failure(str(exc))
+
+
+@shared_task(bind=True, name=task_queue.REFRESH_BATCH, **_RETRY)
 def refresh_batch(self, run_id: int, reference_ids: list[int]) -> str:
     """Fetch one batch of a refresh run from PubMed and apply it (see `refresh.run_batch`).
 
-    On the last attempt a transient failure is no longer raised but recorded:
-    the batch's references end "failed" with NCBI's reason.
+    After the last retry, a transient failure ends the batch's references
+    "failed" with NCBI's reason.
     """
-    final_attempt = self.request.retries >= self.max_retries
+    outcome = "failed"
     try:
-        return refresh.run_batch(run_id, reference_ids, final_attempt=final_attempt)
-    except TRANSIENT:
+        with _last_attempt_recorded(self, lambda reason: refresh.fail_batch(run_id, reference_ids, reason)):
+            outcome = refresh.run_batch(run_id, reference_ids)
+    except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
         # A bug or a database error must not leave the run "running" forever.
         logger.exception("refresh run %s: batch failed unexpectedly", run_id)
         refresh.fail_batch(run_id, reference_ids, f"Internal error while applying PubMed data: {exc}")
         raise
+    return outcome
 
 
-@shared_task(acks_late=True)
+@shared_task(name=task_queue.REFRESH_STALE_REFERENCES)
 def refresh_stale_references() -> int | None:
     """Celery beat, daily: refresh references not fetched for `REFERENCE_STALE_DAYS`; returns the run id.
 
@@ -65,8 +83,13 @@ def refresh_stale_references() -> int | None:
     return run.pk
 
 
-@shared_task(bind=True, acks_late=True, **_RETRY)
+@shared_task(bind=True, name=task_queue.MATCH_IMPORT_CITATIONS, **_RETRY)
 def match_import_citations(self, import_id: int) -> str:
-    """Resolve the citation strings of a `ReferenceImport` with ECitMatch (see `importing.match_import`)."""
-    final_attempt = self.request.retries >= self.max_retries
-    return importing.match_import(import_id, final_attempt=final_attempt)
+    """Resolve the citation strings of a `ReferenceImport` with ECitMatch (see `importing.match_import`).
+
+    After the last retry, a transient failure marks the import failed with NCBI's reason.
+    """
+    outcome = "failed"
+    with _last_attempt_recorded(self, lambda reason: importing.fail_matching(import_id, reason)):
+        outcome = importing.match_import(import_id)
+    return outcome

@@ -81,9 +81,7 @@ def _public_evidence():
 
 @require_safe
 def mechanism_detail(request, slug):
-    mechanism = get_object_or_404(
-        Mechanism.objects.select_related("parent__parent"), slug=slug, revision_of__isnull=True
-    )
+    mechanism = get_object_or_404(Mechanism.objects.originals().select_related("parent__parent"), slug=slug)
     if mechanism.status == Status.RETIRED:
         parent = mechanism.parent if is_public(mechanism.parent) else None
         return render(
@@ -108,7 +106,7 @@ def mechanism_detail(request, slug):
         ref = item.reference
         # The first row citing a paper carries its anchor, which the banner links to.
         item.first_for_reference = ref.pk not in seen
-        if item.first_for_reference and (ref.is_retracted or ref.has_erratum or ref.has_expression_of_concern):
+        if item.first_for_reference and ref.flags:
             flagged.append(ref)
         seen.add(ref.pk)
     return render(

@@ -20,7 +20,6 @@ acting user. Views, admin actions and tests all call these functions.
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.text import Truncator
 from simple_history.utils import get_m2m_reverse_field_name
 
 from curation.concurrency import check_version, claim, stale_edit
@@ -159,7 +158,7 @@ def _save(row, *, by, reason, **changes):
         setattr(row, name, value)
     row.updated_by = by
     row._history_user = by
-    row._change_reason = Truncator(reason).chars(100)
+    row._change_reason = reason  # cut to fit its column when the history entry is written
     claim(row, row.version)
     row.save()
 

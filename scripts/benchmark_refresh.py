@@ -152,9 +152,22 @@ def measure_run(fake, start, describe: str) -> dict:
     }
 
 
+def _apply_one(reference, record) -> None:
+    """Apply one fetched record by the pipeline's review rules, as a one-at-a-time client would."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from curation import refresh
+    from curation.models import Reference
+
+    with transaction.atomic():
+        locked = Reference.objects.select_for_update().get(pk=reference.pk)
+        refresh._write([(locked, record)], run_id=None, now=timezone.now())
+
+
 def naive_loop(fake, pmids, describe: str) -> dict:
     """One efetch per PMID, applied as it comes: the way one popular client works."""
-    from curation import pubmed, refresh
+    from curation import pubmed
     from curation.models import Reference
 
     requests_before = len(fake.requests_to("efetch.fcgi"))
@@ -163,7 +176,7 @@ def naive_loop(fake, pmids, describe: str) -> dict:
     began = time.perf_counter()
     for pmid in pmids:
         records, _ = pubmed.fetch_batch([pmid])
-        refresh.apply_record(references[pmid], records[pmid])
+        _apply_one(references[pmid], records[pmid])
     seconds = time.perf_counter() - began
     return {
         "what": describe,

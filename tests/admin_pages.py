@@ -42,3 +42,9 @@ def change_url(obj) -> str:
 
 def admin_url(obj, name: str, *args) -> str:
     return reverse(f"admin:curation_{obj._meta.model_name}_{name}", args=[obj.pk, *args])
+
+
+def action_post(client, action, objects, model="reference"):
+    """Run a list action of the admin on `objects`, as ticking them and pressing "Go" does; follows the redirect."""
+    changelist = reverse(f"admin:curation_{model}_changelist")
+    return client.post(changelist, {"action": action, "_selected_action": [o.pk for o in objects]}, follow=True)

@@ -11,8 +11,12 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission, User
+from django.test import Client
 
 from curation import roles
+from curation import task_queue as task_queue_module
+from curation import tasks as _tasks  # noqa: F401  (registers the tasks that QueuedTasks runs by name)
+from resistance_atlas.celery import app as celery_app
 from tests.services import port_open, require_service
 
 pytest_plugins = ["tests.fixtures_ncbi"]
@@ -95,3 +99,56 @@ def curator_client(client, alice):
 def reviewer_client(client, bob):
     client.force_login(bob)
     return client
+
+
+class QueuedTasks(list):
+    """Tasks the services queued (after commit), as (task name, args) pairs, instead of sent to a broker."""
+
+    def record(self, name, args):
+        self.append((name, tuple(args)))
+
+    def args_of(self, name) -> list[tuple]:
+        return [args for queued, args in self if queued == name]
+
+    def run(self, name, *, throw=True):
+        """Run the queued tasks called `name` in this process, oldest first, as a worker would.
+
+        Tasks they queue in turn are run too. `throw=False` lets a task's own
+        retries run; a task that still fails raises its error all the same.
+        """
+        while any(queued == name for queued, _ in self):
+            index = next(i for i, (queued, _) in enumerate(self) if queued == name)
+            _, args = self.pop(index)
+            result = celery_app.tasks[name].apply(args=args, throw=throw)
+            if result.failed():
+                raise result.result
+
+
+@pytest.fixture
+def task_queue(monkeypatch) -> QueuedTasks:
+    """What the code under test queues for Celery, caught instead of sent (see `QueuedTasks`)."""
+    queued = QueuedTasks()
+    monkeypatch.setattr(task_queue_module, "_send_now", queued.record)
+    return queued
+
+
+@pytest.fixture
+def worker_inline(monkeypatch):
+    """Run queued tasks at once, in this process, as a worker would."""
+    monkeypatch.setattr(task_queue_module, "_send_now", lambda name, args: celery_app.tasks[name].apply(args=args))
+
+
+@pytest.fixture
+def dana_client(dana):
+    """Signed in as dana (Admin), in a client of its own: `client` is the curator's in tests that use both."""
+    client = Client()
+    client.force_login(dana)
+    return client
+
+
+@pytest.fixture
+def erin(django_user_model):
+    """Staff who may look at citation updates but not decide them."""
+    user = django_user_model.objects.create_user(username="erin", password="x", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_citationupdate", "view_reference"]))
+    return user

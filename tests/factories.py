@@ -13,9 +13,11 @@ pass `metadata_state=MetadataState.PENDING` for one PubMed has not confirmed.
 
 import itertools
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from curation.concurrency import claim
 from curation.models import (
     CancerType,
     Category,
@@ -110,6 +112,13 @@ def make_reference(pmid: int | None = None, **fields) -> Reference:
     return Reference.objects.create(pmid=pmid, **fields)
 
 
+def make_fetched_reference(pmid: int | None = None, **fields) -> Reference:
+    """A reference as PubMed's first fetch leaves it: metadata filled in, waiting for a curator's review."""
+    fields.setdefault("metadata_state", MetadataState.NEEDS_REVIEW)
+    fields.setdefault("fetched_at", timezone.now())
+    return make_reference(pmid, **fields)
+
+
 def make_evidence(mechanism: Mechanism | None = None, reference: Reference | None = None, **fields) -> Evidence:
     """One claim; makes a draft mechanism and a reference when none is given."""
     n = _next()
@@ -119,3 +128,19 @@ def make_evidence(mechanism: Mechanism | None = None, reference: Reference | Non
     return Evidence.objects.create(
         mechanism=mechanism or make_mechanism(), reference=reference or make_reference(), **fields
     )
+
+
+# A concurrent editor's save, the way the admin's forms save (claim the version, then write).
+def save_versioned(instance, based_on=None, *, related=(), **save_kwargs):
+    """Save `instance` only if nobody saved its row since version `based_on`.
+
+    `based_on` defaults to the version the instance was loaded with. New rows
+    are simply inserted. Raises StaleEdit and writes nothing on a conflict.
+    """
+    if instance._state.adding:
+        instance.save(**save_kwargs)
+        return instance
+    with transaction.atomic():
+        claim(instance, instance.version if based_on is None else based_on, related=related)
+        instance.save(**save_kwargs)
+    return instance

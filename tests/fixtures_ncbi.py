@@ -6,15 +6,23 @@
   tiny backoffs, a short timeout and a limiter of the test's own.
 - ``ncbi_redis_url``: a Redis URL (db 2) for limiter tests; skips, or fails
   when CI=true, if Redis does not answer.
+- ``refresh_now``: start a refresh and run its batch tasks in this process;
+  with helpers that make the fake know PMIDs (``new_pmids``), change what it
+  serves (``publish_change``, ``retitle``, ``retract``) and add references.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import uuid
 
 import pytest
 
+from curation import refresh
+from curation.models import Reference, RefreshRun
+from curation.task_queue import REFRESH_BATCH
 from tests.fake_eutils import FakeEutils
 from tests.services import port_open, require_service
 
@@ -83,3 +91,72 @@ def ncbi_settings(settings, fake_eutils, tmp_path):
     else:
         settings.NCBI_RATE_LIMITER_URL = (tmp_path / "ncbi-ratelimit.lock").as_uri()
     return settings
+
+
+# --- the refresh pipeline, run in this process ---------------------------------
+
+_pmids = itertools.count(31_000_001)
+
+
+def new_pmids(fake, n=1):
+    """Fresh PMIDs the fake knows (synthetic records); fresh per test, because edited records outlive a reset."""
+    pmids = [next(_pmids) for _ in range(n)]
+    fake.add_synthetic(pmids)
+    return pmids
+
+
+def publish_change(fake, pmid, edit):
+    """Make the fake serve an edited version of `pmid`'s current record, as if PubMed corrected it."""
+    fake.add_records_from(edit(fake.article_xml(pmid)))
+
+
+def retitle(new_title):
+    return lambda xml: re.sub(r"<ArticleTitle>.*?</ArticleTitle>", f"<ArticleTitle>{new_title}</ArticleTitle>", xml)
+
+
+def retract(notice_pmid):
+    notice = (
+        '<CommentsCorrectionsList><CommentsCorrections RefType="RetractionIn">'
+        f'<RefSource>J Test. 2024;1:1</RefSource><PMID Version="1">{notice_pmid}</PMID>'
+        "</CommentsCorrections></CommentsCorrectionsList>"
+    )
+
+    def edit(xml):
+        xml = xml.replace("<MeshHeadingList>", notice + "<MeshHeadingList>", 1)
+        return xml.replace(
+            "</PublicationTypeList>",
+            '<PublicationType UI="D016441">Retracted Publication</PublicationType></PublicationTypeList>',
+            1,
+        )
+
+    return edit
+
+
+@pytest.fixture
+def refresh_now(ncbi_settings, task_queue, django_capture_on_commit_callbacks):
+    """Start a refresh and run its batch tasks to the end; returns the finished run."""
+
+    def run(**kwargs):
+        kwargs.setdefault("scope", RefreshRun.Scope.SELECTED)
+        with django_capture_on_commit_callbacks(execute=True):
+            started = refresh.start_refresh(**kwargs)
+        # throw=False lets apply() run the task's retries; anything else that went wrong still fails the test.
+        task_queue.run(REFRESH_BATCH, throw=False)
+        started.refresh_from_db()
+        return started
+
+    return run
+
+
+def add_pending(*pmids):
+    Reference.objects.bulk_create([Reference(pmid=pmid) for pmid in pmids])
+    return list(Reference.objects.filter(pmid__in=pmids).order_by("pmid"))
+
+
+def fetched_and_verified(refresh_now, fake, alice, n=1):
+    pmids = new_pmids(fake, n)
+    references = add_pending(*pmids)
+    refresh_now(references=references)
+    for reference in references:
+        refresh.verify_reference(reference, by=alice)
+    return references

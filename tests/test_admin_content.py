@@ -1,12 +1,9 @@
-"""The curator admin for content: mechanisms with evidence, the taxonomy, references and "Add references"."""
+"""The curator admin for content: mechanisms with evidence, the taxonomy, and read-only references."""
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from curation.importing import InvalidPmids, add_references, parse_pmids
-from curation.models import Category, Evidence, Mechanism, MetadataState, Reference, Status
+from curation.models import Category, Evidence, Mechanism, MetadataState, Status
 from tests.factories import (
     make_cancer_type,
     make_evidence,
@@ -18,12 +15,10 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-ADD_PMIDS = "admin:curation_reference_add_pmids"
+ADD_REFERENCES = "admin:curation_reference_import"
+
+
 MODELS = ["mechanism", "evidence", "gene", "therapy", "cancertype", "reference"]
-
-
-def inserts_into(table, queries):
-    return [q["sql"] for q in queries if q["sql"].startswith("INSERT") and f'"{table}"' in q["sql"]]
 
 
 def mechanism_form(**overrides):
@@ -49,9 +44,6 @@ def evidence_rows(*rows):
     for i, row in enumerate(rows):
         data.update({f"evidence-{i}-{field}": value for field, value in row.items()})
     return data
-
-
-# --- a curator at work -------------------------------------------------------
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -251,9 +243,6 @@ def test_reference_search_finds_by_pmid_doi_and_title_and_survives_words(curator
     assert list(curator_client.get(url, {"q": "no such words"}).context["cl"].result_list) == []
 
 
-# --- references are read-only and come from PubMed ----------------------------
-
-
 def test_the_reference_page_shows_pubmed_metadata_read_only_and_safe(curator_client):
     reference = make_reference(
         title="Loss of <i>B2M</i><script>alert(1)</script>",
@@ -293,23 +282,10 @@ def test_saving_the_reference_form_cannot_change_its_metadata(curator_client):
     assert (reference.pmid, reference.title) == (27433843, "The real title")
 
 
-def test_adding_a_reference_leads_to_the_add_references_page(curator_client):
-    response = curator_client.get(reverse("admin:curation_reference_add"))
-    assert response.status_code == 302
-    assert response.url == reverse(ADD_PMIDS)
-
-
-def test_the_reference_list_links_to_add_references(curator_client):
-    response = curator_client.get(reverse("admin:curation_reference_changelist"))
-    assert f'href="{reverse(ADD_PMIDS)}"' in response.content.decode()
-
-
-# --- who may come in -----------------------------------------------------------
-
 ADMIN_URLS = [
     *(f"admin:curation_{model}_changelist" for model in MODELS),
     *(f"admin:curation_{model}_add" for model in MODELS),
-    ADD_PMIDS,
+    ADD_REFERENCES,
 ]
 
 
@@ -319,117 +295,3 @@ def test_anonymous_users_are_sent_to_sign_in(client, url_name):
     response = client.get(url)
     assert response.status_code == 302
     assert response.url.startswith(reverse("admin:login"))
-
-
-def test_anonymous_posts_to_add_references_create_nothing(client):
-    response = client.post(reverse(ADD_PMIDS), {"pmids": "29968044"})
-    assert response.status_code == 302
-    assert response.url.startswith(reverse("admin:login"))
-    assert not Reference.objects.exists()
-
-
-@pytest.mark.parametrize("method", ["get", "post"])
-def test_staff_without_a_role_may_not_add_references(client, django_user_model, method):
-    client.force_login(django_user_model.objects.create_user("eve", is_staff=True))
-    response = getattr(client, method)(reverse(ADD_PMIDS), {"pmids": "29968044"})
-    assert response.status_code == 403
-    assert not Reference.objects.exists()
-
-
-def test_a_reviewer_may_add_references(reviewer_client):
-    assert reviewer_client.get(reverse(ADD_PMIDS)).status_code == 200
-
-
-# --- the Add references page ---------------------------------------------------
-
-
-def test_bad_tokens_are_named_and_nothing_is_added(curator_client):
-    pasted = "29968044\nabc, 0; -5 12.5\n12345678901234567890 007\n28187290"
-
-    response = curator_client.post(reverse(ADD_PMIDS), {"pmids": pasted})
-
-    assert response.status_code == 200
-    errors = response.context["form"].errors["pmids"]
-    for token in ("abc", "0", "-5", "12.5", "12345678901234567890", "007"):
-        assert any(f"“{token}”" in error for error in errors), token
-    assert "“abc” (item 2, line 2)" in response.content.decode()
-    assert not Reference.objects.exists()
-
-
-def test_new_pmids_become_pending_references_in_one_insert(curator_client, alice):
-    make_reference(pmid=29968044)
-
-    with CaptureQueriesContext(connection) as queries:
-        response = curator_client.post(reverse(ADD_PMIDS), {"pmids": "29968044, 28187290\n27332730 28187290"})
-
-    assert response.status_code == 302
-    assert len(inserts_into("curation_reference", queries.captured_queries)) == 1
-    created = Reference.objects.filter(pmid__in=[28187290, 27332730])
-    assert {r.metadata_state for r in created} == {MetadataState.PENDING}
-    assert {r.history.get().history_user for r in created} == {alice}
-    assert Reference.objects.count() == 3
-    shown = [str(m) for m in response.wsgi_request._messages]
-    assert any("Added 2 reference(s)" in m and "28187290, 27332730" in m for m in shown)
-    assert any("1 already present" in m and "29968044" in m for m in shown)
-    assert any("Listed more than once" in m and "28187290" in m for m in shown)
-
-
-def test_an_empty_paste_asks_for_pmids(curator_client):
-    response = curator_client.post(reverse(ADD_PMIDS), {"pmids": " \n , "})
-    assert response.status_code == 200
-    assert response.context["form"].errors["pmids"] == ["Paste at least one PMID."]
-
-
-# --- the importing service -------------------------------------------------------
-
-
-def test_parse_pmids_accepts_every_separator_and_keeps_the_first_order():
-    parsed = parse_pmids("3, 1;2\t4\r\n5  1\n\n6")
-    assert parsed.pmids == [3, 1, 2, 4, 5, 6]
-    assert parsed.errors == []
-    assert parsed.repeated == [1]
-
-
-@pytest.mark.parametrize("token", ["1", "29968044", "999999999"])
-def test_parse_pmids_accepts_one_to_nine_digits(token):
-    assert parse_pmids(token).pmids == [int(token)]
-
-
-@pytest.mark.parametrize(
-    "token, reason",
-    [
-        ("abc", "not a number"),
-        ("0", "PMIDs start at 1"),
-        ("-5", "no sign"),
-        ("+5", "no sign"),
-        ("12.5", "whole number"),
-        ("007", "no leading zero"),
-        ("1000000000", "too long (10 digits"),
-        ("12345678901234567890", "too long (20 digits"),
-        ("PMID:123", "not a number"),
-        ("１２３", "not a number"),  # full-width digits pasted from a word processor
-    ],
-)
-def test_parse_pmids_names_each_bad_token_and_why(token, reason):
-    parsed = parse_pmids(f"29968044 {token}")
-    assert parsed.pmids == [29968044]
-    assert parsed.bad_tokens == [token]
-    assert f"“{token}” (item 2, line 1)" in parsed.errors[0] and reason in parsed.errors[0]
-    with pytest.raises(InvalidPmids) as raised:
-        parsed.raise_if_invalid()
-    assert raised.value.tokens == [token]
-
-
-def test_add_references_refuses_values_that_are_not_pmids(alice):
-    with pytest.raises(InvalidPmids) as raised:
-        add_references([29968044, 0, "123", True, 10**9], by=alice)
-    assert raised.value.tokens == ["0", "'123'", "True", "1000000000"]
-    assert not Reference.objects.exists()
-
-
-def test_add_references_reports_what_was_already_there(alice):
-    make_reference(pmid=29968044)
-    result = add_references([29968044, 28187290, 29968044], by=alice)
-    assert [r.pmid for r in result.created] == [28187290]
-    assert result.existing == [29968044]
-    assert add_references([], by=alice).created == []

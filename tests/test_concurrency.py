@@ -11,11 +11,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 
-from curation import concurrency, roles
-from curation.concurrency import StaleEdit, save_versioned
+from curation import roles
+from curation.admin import versioning
+from curation.concurrency import StaleEdit
 from curation.models import Evidence, Mechanism
 from tests.admin_pages import change_url, form_data, signed_in
-from tests.factories import make_cancer_type, make_evidence, make_gene, make_mechanism, make_therapy
+from tests.factories import make_cancer_type, make_evidence, make_gene, make_mechanism, make_therapy, save_versioned
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +129,7 @@ def test_a_fresh_form_saves_normally_and_bumps_the_version(pages, mechanism):
 @pytest.mark.django_db(transaction=True)
 def test_a_save_losing_the_race_after_validation_is_refused_on_the_page(postgres, pages, mechanism, alice):
     """Alice commits between carol's validation and carol's save: the claim fails, nothing is written."""
-    real_check = concurrency.check_version
+    real_check = versioning.check_version
     slipped_in = []
 
     def alice_commits_during_carols_request():
@@ -146,7 +147,7 @@ def test_a_save_losing_the_race_after_validation_is_refused_on_the_page(postgres
             thread.join(timeout=30)
 
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr(concurrency, "check_version", check_then_let_alice_in)
+    monkeypatch.setattr(versioning, "check_version", check_then_let_alice_in)
     try:
         response = save(pages, "carol", name="Name proposed by carol")
     finally:

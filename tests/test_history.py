@@ -7,10 +7,9 @@ import pytest
 from django.urls import reverse
 
 from curation import workflow
-from curation.concurrency import save_versioned
 from curation.models import Category, Mechanism, MetadataState, Status
 from tests.admin_pages import admin_url, change_url, form_data, signed_in
-from tests.factories import make_evidence, make_gene, make_mechanism, make_reference
+from tests.factories import make_evidence, make_gene, make_mechanism, make_reference, save_versioned
 
 pytestmark = pytest.mark.django_db
 

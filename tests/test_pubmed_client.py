@@ -4,12 +4,16 @@ import json
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from urllib.error import HTTPError
 
 import pytest
 from Bio import Entrez
+from django.conf import settings
 
 from curation import pubmed
+from curation.paste import parse_citation_string
 from curation.pubmed import (
     CitationQuery,
     PubMedBadResponse,
@@ -17,13 +21,76 @@ from curation.pubmed import (
     PubMedRateLimited,
     PubMedUnavailable,
     fetch_batch,
-    fetch_records,
     match_citations,
-    parse_citation_string,
 )
+from curation.pubmed_records import CitationRecord
 from tests.fixtures_ncbi import TEST_API_KEY, TEST_EMAIL, TEST_TOOL
 
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one efetch batch produced; handed to ``fetch_records``' ``on_batch`` callback."""
+
+    index: int  # 1-based position of this batch
+    total: int  # number of batches in the whole fetch
+    pmids: tuple[int, ...]  # what this batch asked for
+    records: dict[int, CitationRecord]
+    missing: set[int]  # asked for, answered, not in the answer: PubMed does not know them
+    error: PubMedError | None = None  # set when the whole batch failed after retries
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def failed(self) -> dict[int, str]:
+        return {} if self.error is None else dict.fromkeys(self.pmids, str(self.error))
+
+
+@dataclass
+class FetchResult:
+    """Outcome of ``fetch_records``: every requested PMID is in exactly one of the three."""
+
+    records: dict[int, CitationRecord] = field(default_factory=dict)
+    missing: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def _add(self, batch: BatchResult) -> None:
+        self.records.update(batch.records)
+        self.missing |= batch.missing
+        self.failed.update(batch.failed)
+
+
+def fetch_records(pmids: Iterable[int | str], *, on_batch: Callable[[BatchResult], None] | None = None) -> FetchResult:
+    """Fetch PubMed records in batches of ``NCBI_BATCH_SIZE``; one failed batch does not stop the rest.
+
+    Duplicates are fetched once. ``on_batch`` is called after every batch,
+    successful or not, so the caller can save progress as it goes; an exception
+    it raises stops the fetch and propagates.
+    """
+    wanted = list(dict.fromkeys(int(p) for p in pmids))
+    size = max(1, int(settings.NCBI_BATCH_SIZE))
+    batches = [wanted[i : i + size] for i in range(0, len(wanted), size)]
+    result = FetchResult()
+    for index, batch in enumerate(batches, start=1):
+        try:
+            records, missing = fetch_batch(batch)
+            outcome = BatchResult(index, len(batches), tuple(batch), records, missing)
+        except PubMedError as exc:
+            outcome = BatchResult(index, len(batches), tuple(batch), {}, set(), error=exc)
+        result._add(outcome)
+        if on_batch is not None:
+            on_batch(outcome)
+    return result
+
+
 SEEDS = [29968044, 27433843]
+
+
 SYNTHETIC = range(30_000_000, 30_000_450)
 
 
@@ -40,7 +107,6 @@ def sleeps(monkeypatch):
     return recorded
 
 
-# --- wiring ------------------------------------------------------------------------
 def test_importing_the_client_takes_over_biopythons_http_and_retries():
     assert Entrez.urlopen is pubmed._urlopen
     assert Entrez.max_tries == 1
@@ -78,7 +144,6 @@ def test_no_api_key_is_sent_when_none_is_configured(ncbi_settings, fake_eutils):
     assert request.client_key == "127.0.0.1"
 
 
-# --- batching ------------------------------------------------------------------------
 def test_450_pmids_go_in_batches_of_at_most_200(ncbi_settings, fake_eutils):
     fake_eutils.add_synthetic(SYNTHETIC)
     result = fetch_records(SYNTHETIC)
@@ -126,7 +191,6 @@ def test_nothing_to_fetch_sends_nothing(ncbi_settings, fake_eutils):
     assert fake_eutils.requests == []
 
 
-# --- missing and mixed -------------------------------------------------------------
 def test_pmids_pubmed_does_not_know_are_missing_not_failed(ncbi_settings, fake_eutils):
     result = fetch_records([98_765_431, 98_765_432])
     assert result.records == {}
@@ -141,7 +205,6 @@ def test_a_mixed_batch_returns_the_known_records_and_reports_the_rest_missing(nc
     assert records[29968044].raw_xml.startswith("<PubmedArticle>")
 
 
-# --- retries --------------------------------------------------------------------------
 def test_a_429_is_retried_after_the_retry_after_seconds(ncbi_settings, fake_eutils, sleeps):
     fake_eutils.retry_after = 1
     fake_eutils.fail_next(1, "rate_limit")
@@ -251,7 +314,6 @@ def test_an_unreachable_server_is_unavailable(ncbi_settings, fake_eutils):
         fetch_batch([29968044])
 
 
-# --- batches fail alone ----------------------------------------------------------------
 def test_a_broken_batch_does_not_lose_the_other_batches(ncbi_settings, fake_eutils):
     ncbi_settings.NCBI_BATCH_SIZE = 2
     ncbi_settings.NCBI_MAX_ATTEMPTS = 2
@@ -301,7 +363,6 @@ def test_fetch_batch_raises_the_domain_exception(ncbi_settings, fake_eutils):
         fetch_batch(SEEDS)
 
 
-# --- rate limit ------------------------------------------------------------------------
 def test_without_an_api_key_requests_stay_within_three_per_second(ncbi_settings, fake_eutils):
     ncbi_settings.NCBI_API_KEY = ""
     ncbi_settings.NCBI_BATCH_SIZE = 1
@@ -332,7 +393,6 @@ def test_concurrent_workers_sharing_the_limiter_never_trip_ncbis_limit(ncbi_sett
     assert fake_eutils.max_requests_per_second(TEST_API_KEY) <= 10
 
 
-# --- ECitMatch -------------------------------------------------------------------------
 def test_citations_are_matched_to_pmids_in_input_order(ncbi_settings, fake_eutils):
     matches = match_citations(
         [
@@ -391,51 +451,12 @@ def test_no_citations_means_no_request(ncbi_settings, fake_eutils):
     assert fake_eutils.requests == []
 
 
-# --- citation strings --------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Cell. 2017 Feb 9;168(4):707-723", ("Cell", 2017, "168", "707", "")),
-        (
-            "Sharma P, Hu-Lieskovan S, Wargo JA, Ribas A. Primary, Adaptive, and Acquired Resistance to Cancer "
-            "Immunotherapy. Cell. 2017 Feb 9;168(4):707-723. doi: 10.1016/j.cell.2017.01.017.",
-            ("Cell", 2017, "168", "707", "Sharma P"),
-        ),
-        ("Sharma P, et al. Cell. 2017 Feb 9;168(4):707-723.", ("Cell", 2017, "168", "707", "Sharma P")),
-        (
-            "Semin Immunopathol. 2019 Jan;41(1):31-40. doi: 10.1007/s00281-018-0692-y. Epub 2018 Jul 2.",
-            ("Semin Immunopathol", 2019, "41", "31", ""),
-        ),
-        ("N Engl J Med 2016;375:819-29", ("N Engl J Med", 2016, "375", "819", "")),
-        (
-            "Arch Rec Tumour Immunol. 1998 Dec-1999 Jan;12(6):1116-22.",
-            ("Arch Rec Tumour Immunol", 1998, "12", "1116", ""),
-        ),
-        ("J Immunother Cancer. 2021 Apr;9(4):e001234.", ("J Immunother Cancer", 2021, "9", "e001234", "")),
-        (
-            "Siegel RL, et al. Cancer statistics, 2020. CA Cancer J Clin. 2020 Jan;70(1):7-30.",
-            ("CA Cancer J Clin", 2020, "70", "7", "Siegel RL"),
-        ),
-    ],
-)
-def test_pubmed_citation_strings_are_understood(text, expected):
-    query = parse_citation_string(text)
-    assert (query.journal, query.year, query.volume, query.first_page, query.author) == expected
-    assert query.key == " ".join(text.split())
-
-
-@pytest.mark.parametrize("text", ["", "Acquired resistance to cancer immunotherapy", "doi:10.1056/NEJMoa1604958"])
-def test_text_that_is_not_a_citation_gives_none(text):
-    assert parse_citation_string(text) is None
-
-
 def test_a_parsed_citation_string_can_be_matched(ncbi_settings, fake_eutils):
     query = parse_citation_string("Draghi A, et al. Semin Immunopathol. 2019 Jan;41(1):31-40.", key="ref-1")
     (match,) = match_citations([query])
     assert (match.key, match.status, match.pmid) == ("ref-1", "matched", 29968044)
 
 
-# --- the fake itself -----------------------------------------------------------------------
 def test_the_fake_forgets_edited_records_on_reset(ncbi_settings, fake_eutils):
     original = fake_eutils.article_xml(29968044)
     fake_eutils.add_records_from(original.replace("Acquired resistance", "Edited title"))
@@ -485,7 +506,7 @@ def test_every_request_and_every_retry_takes_exactly_one_limiter_token(ncbi_sett
     tokens = []
 
     class CountingLimiter:
-        def acquire(self, timeout=None):
+        def acquire(self):
             tokens.append(len(fake_eutils.requests))
 
     monkeypatch.setattr(pubmed.ratelimit, "get_limiter", CountingLimiter)
@@ -503,7 +524,7 @@ def test_https_connections_take_one_token_after_the_tls_handshake(monkeypatch):
     monkeypatch.setattr(pubmed.http.client.HTTPSConnection, "connect", lambda self: events.append("tls"))
 
     class RecordingLimiter:
-        def acquire(self, timeout=None):
+        def acquire(self):
             events.append("token")
 
     monkeypatch.setattr(pubmed.ratelimit, "get_limiter", RecordingLimiter)

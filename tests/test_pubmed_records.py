@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from Bio.Entrez.Parser import CorruptedXMLError, NotXMLError
 
+from curation.models import Reference
 from curation.pubmed_records import CitationRecord, RecordParseError, parse_efetch, plain_text, sanitize_html
 from tests.fake_eutils import PUBMED_DOCTYPE, XML_DECLARATION
 
@@ -29,7 +30,6 @@ def efetch_document(*articles: str) -> bytes:
     return f"{XML_DECLARATION}\n{PUBMED_DOCTYPE}\n<PubmedArticleSet>\n{body}\n</PubmedArticleSet>".encode()
 
 
-# --- a normal article ---------------------------------------------------------
 def test_labelled_abstract_keeps_each_section_with_label_and_category():
     article = record("labelled_abstract_mathml.xml", 99000001)
     assert [(s["label"], s["category"]) for s in article.abstract] == [
@@ -125,7 +125,6 @@ def test_comments_and_cited_articles_are_not_corrections():
     assert not (article.is_retracted or article.has_erratum or article.has_expression_of_concern)
 
 
-# --- corrections --------------------------------------------------------------
 def test_retracted_article_is_flagged_and_points_at_its_retraction_notice():
     article = record("retraction_pair.xml", 99000002)
     assert article.is_retracted
@@ -181,7 +180,6 @@ def test_expression_of_concern_and_update_are_recorded():
     ]
 
 
-# --- dates, authors, identifiers ---------------------------------------------------
 def test_medline_date_is_shown_as_written_and_gives_its_first_year():
     article = record("medline_date_season_collective.xml", 99000007)
     assert (article.pub_date, article.pub_year) == ("1998 Dec-1999 Jan", 1998)
@@ -222,7 +220,6 @@ def test_doi_falls_back_to_elocation_id():
     assert article.pub_date == "2024 Sep 30"
 
 
-# --- books ------------------------------------------------------------------------
 def test_book_chapter_uses_its_own_title_and_authors_not_the_editors():
     chapter = record("book_articles.xml", 99000009)
     assert chapter.is_book
@@ -250,7 +247,6 @@ def test_journal_articles_have_no_book_accession():
     assert record("seed_29968044.xml", 29968044).book_accession == ""
 
 
-# --- hostile input -----------------------------------------------------------------
 # A live tag that runs or loads something, or an attribute that does, inside any tag.
 # Escaped text such as "&lt;img onerror=…&gt;" is harmless and does not match.
 DANGEROUS = re.compile(
@@ -319,7 +315,6 @@ def test_plain_text_unescapes_entities_and_drops_tags():
     assert plain_text("A &amp; B <i>in vivo</i> &lt;5") == "A & B in vivo <5"
 
 
-# --- seeds --------------------------------------------------------------------------
 def test_seed_draghi_review_has_the_stated_bibliographic_facts():
     article = record("seed_29968044.xml", 29968044)
     assert article.title == "Acquired resistance to cancer immunotherapy."
@@ -342,7 +337,6 @@ def test_seed_zaretsky_has_the_stated_bibliographic_facts():
     assert (article.doi, article.pmcid) == ("10.1056/NEJMoa1604958", "PMC5007206")
 
 
-# --- the document as a whole ------------------------------------------------------
 def test_records_come_in_document_order_with_raw_xml_cut_exactly_from_the_bytes():
     data = (DATA / "retraction_pair.xml").read_bytes()
     records = parse_efetch(data)
@@ -405,17 +399,116 @@ def test_other_eutilities_xml_is_not_mistaken_for_articles():
         parse_efetch(esearch)
 
 
-def test_model_fields_are_everything_but_the_pmid_and_safe_to_change():
+def test_a_record_has_the_shape_of_a_reference():
+    # The pipeline copies a record's fields onto a Reference by name (curation.refresh): every field
+    # but the PMID, which identifies the row, is a Reference field of the same name.
+    reference_fields = {field.name for field in Reference._meta.concrete_fields}
+    assert set(CitationRecord.__dataclass_fields__) - {"pmid"} <= reference_fields
     article = record("labelled_abstract_mathml.xml", 99000001)
-    fields = article.to_model_fields()
-    assert "pmid" not in fields
-    assert set(fields) == set(CitationRecord.__dataclass_fields__) - {"pmid"}
-    fields["authors"][0]["last_name"] = "Changed"
-    fields["abstract"].clear()
-    assert article.authors[0]["last_name"] == "Testwriter"
-    assert len(article.abstract) == 4
+    assert article.authors[0]["last_name"] == "Testwriter" and len(article.abstract) == 4
 
 
 def test_the_parser_module_does_not_import_django():
     code = "import sys, curation.pubmed_records; sys.exit(1 if 'django' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
+
+
+def article(
+    pmid=99100001,
+    *,
+    pub_date="<Year>2019</Year>",
+    journal_title="<Title>Journal of Odd Records</Title>",
+    title="<ArticleTitle>A study.</ArticleTitle>",
+    pagination="<Pagination><MedlinePgn>1-9</MedlinePgn></Pagination>",
+    after_title="",
+    authors="",
+) -> str:
+    return (
+        f"<PubmedArticle><MedlineCitation Status='MEDLINE' Owner='NLM'><PMID Version='1'>{pmid}</PMID>"
+        "<Article PubModel='Print'><Journal><JournalIssue CitedMedium='Print'><Volume>8</Volume>"
+        f"<PubDate>{pub_date}</PubDate></JournalIssue>{journal_title}<ISOAbbreviation>J Odd Rec</ISOAbbreviation>"
+        f"</Journal>{title}{pagination}{after_title}{authors}<Language>eng</Language>"
+        "<PublicationTypeList><PublicationType UI='D016428'>Journal Article</PublicationType></PublicationTypeList>"
+        "</Article><MedlineJournalInfo><MedlineTA>J Odd Rec</MedlineTA></MedlineJournalInfo></MedlineCitation>"
+        f"<PubmedData><ArticleIdList><ArticleId IdType='pubmed'>{pmid}</ArticleId></ArticleIdList></PubmedData>"
+        "</PubmedArticle>"
+    )
+
+
+def parse_one(xml: str):
+    data = f"{XML_DECLARATION}\n{PUBMED_DOCTYPE}\n<PubmedArticleSet>\n{xml}\n</PubmedArticleSet>".encode()
+    (record,) = parse_efetch(data)
+    return record
+
+
+@pytest.mark.parametrize(
+    ("pub_date", "shown", "year"),
+    [
+        ("<MedlineDate>2019 Jan-Feb</MedlineDate>", "2019 Jan-Feb", 2019),
+        ("<MedlineDate>Winter 2018-2019</MedlineDate>", "Winter 2018-2019", 2018),
+        ("<Year>2018</Year><Season>Winter</Season>", "2018 Winter", 2018),
+        ("<Year>2019</Year>", "2019", 2019),
+    ],
+)
+def test_partial_publication_dates_are_shown_as_pubmed_writes_them(pub_date, shown, year):
+    record = parse_one(article(pub_date=pub_date))
+
+    assert (record.pub_date, record.pub_year) == (shown, year)
+
+
+def test_an_article_with_only_a_vernacular_title_gets_that_title():
+    record = parse_one(
+        article(title="<ArticleTitle></ArticleTitle>", after_title="<VernacularTitle>Titre</VernacularTitle>")
+    )
+
+    assert record.title == "Titre"
+
+
+def test_a_journal_without_a_full_title_keeps_its_abbreviation():
+    record = parse_one(article(journal_title=""))
+
+    assert (record.journal_title, record.journal_iso) == ("", "J Odd Rec")
+
+
+def test_an_empty_abstract_text_gives_no_empty_abstract_section():
+    record = parse_one(
+        article(
+            after_title="<Abstract><AbstractText/><AbstractText Label='RESULTS'>B2M loss.</AbstractText></Abstract>"
+        )
+    )
+
+    assert record.abstract == [{"label": "RESULTS", "category": "", "text": "B2M loss."}]
+
+
+def test_an_abstract_of_only_empty_text_means_no_abstract():
+    record = parse_one(article(after_title="<Abstract><AbstractText></AbstractText></Abstract>"))
+
+    assert record.abstract == []
+
+
+def test_an_article_numbered_by_its_elocation_id_uses_it_as_its_pages():
+    # Online-only journals (eLife, PLoS) have no Pagination; PubMed cites the pii: "Elife. 2019;8:e41090."
+    record = parse_one(
+        article(
+            pagination="",
+            after_title="<ELocationID EIdType='doi' ValidYN='Y'>10.7554/eLife.41090</ELocationID>"
+            "<ELocationID EIdType='pii' ValidYN='Y'>e41090</ELocationID>",
+        )
+    )
+
+    assert (record.pages, record.doi) == ("e41090", "10.7554/eLife.41090")
+
+
+def test_an_author_name_pubmed_marks_invalid_is_left_out():
+    # An erratum that corrects a misspelled name keeps the wrong one with ValidYN="N"; PubMed does not show it.
+    record = parse_one(
+        article(
+            authors="<AuthorList CompleteYN='Y'>"
+            "<Author ValidYN='N'><LastName>Smiht</LastName><Initials>J</Initials></Author>"
+            "<Author ValidYN='Y'><LastName>Smith</LastName><Initials>J</Initials></Author>"
+            "<Author ValidYN='Y'><LastName>Okafor</LastName><Initials>B</Initials></Author>"
+            "</AuthorList>"
+        )
+    )
+
+    assert [author["last_name"] for author in record.authors] == ["Smith", "Okafor"]

@@ -1,102 +1,32 @@
-"""The refresh services and tasks against the fake E-utilities server.
+"""Refreshing references from PubMed: runs and their batches, the tasks, failures and recovery,
+the admin's refresh actions and run pages, and `manage.py refresh_references`.
 
-Tasks run for real, in this process, with `.apply()`: `start_refresh` queues
-them after commit, the `queued_batches` fixture catches what would have gone
-to the broker, and `run_queued` executes each batch task.
+Tasks run for real, in this process: services queue them after commit, the `task_queue` fixture
+catches what would have gone to the broker, and `refresh_now` runs each batch task with `.apply()`.
 """
 
-import itertools
-import re
+import io
+from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError
+from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
-from curation import importing, pubmed, refresh, tasks
-from curation.models import CitationUpdate, MetadataState, Reference, ReferenceImport, RefreshItem, RefreshRun
+from curation import pubmed, refresh, task_queue, tasks
+from curation import task_queue as task_queue_names
+from curation.models import CitationUpdate, MetadataState, Reference, RefreshItem, RefreshRun
 from curation.pubmed_records import CitationRecord
+from curation.task_queue import REFRESH_BATCH
+from tests.admin_pages import action_post
+from tests.commands import Terminal, run_command
 from tests.factories import make_reference
+from tests.fixtures_ncbi import add_pending, fetched_and_verified, new_pmids, publish_change, retitle, retract
 
 pytestmark = pytest.mark.django_db
 
-_pmids = itertools.count(31_000_001)
-
-
-def new_pmids(fake, n=1):
-    """Fresh PMIDs the fake knows (synthetic records); fresh per test, because edited records outlive a reset."""
-    pmids = [next(_pmids) for _ in range(n)]
-    fake.add_synthetic(pmids)
-    return pmids
-
-
-def publish_change(fake, pmid, edit):
-    """Make the fake serve an edited version of `pmid`'s current record, as if PubMed corrected it."""
-    fake.add_records_from(edit(fake.article_xml(pmid)))
-
-
-def retitle(new_title):
-    return lambda xml: re.sub(r"<ArticleTitle>.*?</ArticleTitle>", f"<ArticleTitle>{new_title}</ArticleTitle>", xml)
-
-
-def retract(notice_pmid):
-    notice = (
-        '<CommentsCorrectionsList><CommentsCorrections RefType="RetractionIn">'
-        f'<RefSource>J Test. 2024;1:1</RefSource><PMID Version="1">{notice_pmid}</PMID>'
-        "</CommentsCorrections></CommentsCorrectionsList>"
-    )
-
-    def edit(xml):
-        xml = xml.replace("<MeshHeadingList>", notice + "<MeshHeadingList>", 1)
-        return xml.replace(
-            "</PublicationTypeList>",
-            '<PublicationType UI="D016441">Retracted Publication</PublicationType></PublicationTypeList>',
-            1,
-        )
-
-    return edit
-
-
-@pytest.fixture
-def queued_batches(monkeypatch):
-    """Batch tasks queued (after commit) by start_refresh, instead of sending them to a broker."""
-    batches = []
-    monkeypatch.setattr(tasks.refresh_batch, "delay", lambda *args: batches.append(args))
-    return batches
-
-
-@pytest.fixture
-def refresh_now(ncbi_settings, queued_batches, django_capture_on_commit_callbacks):
-    """Start a refresh and run its batch tasks to the end; returns the finished run."""
-
-    def run(**kwargs):
-        kwargs.setdefault("scope", RefreshRun.Scope.SELECTED)
-        with django_capture_on_commit_callbacks(execute=True):
-            started = refresh.start_refresh(**kwargs)
-        while queued_batches:
-            # throw=False lets apply() run the task's retries; anything else that went wrong still fails the test.
-            result = tasks.refresh_batch.apply(args=queued_batches.pop(0), throw=False)
-            if result.failed():
-                raise result.result
-        started.refresh_from_db()
-        return started
-
-    return run
-
-
-def add_pending(*pmids):
-    Reference.objects.bulk_create([Reference(pmid=pmid) for pmid in pmids])
-    return list(Reference.objects.filter(pmid__in=pmids).order_by("pmid"))
-
-
-def fetched_and_verified(refresh_now, fake, alice, n=1):
-    pmids = new_pmids(fake, n)
-    references = add_pending(*pmids)
-    refresh_now(references=references)
-    for reference in references:
-        refresh.verify_reference(reference, by=alice)
-    return references
-
-
-# --- first fetch ------------------------------------------------------------------
+CHANGELIST = reverse("admin:curation_reference_changelist")
 
 
 def test_first_fetch_fills_a_new_reference_and_asks_for_review(refresh_now, fake_eutils):
@@ -140,132 +70,6 @@ def test_refetching_a_reference_in_review_refills_it(refresh_now, fake_eutils):
     assert reference.metadata_state == MetadataState.NEEDS_REVIEW
     assert not CitationUpdate.objects.exists()
     assert run.counts()["updated"] == 1
-
-
-# --- verified references are protected --------------------------------------------
-
-
-def test_verified_reference_that_pubmed_changed_gets_a_pending_update_and_keeps_its_fields(
-    refresh_now, fake_eutils, alice
-):
-    (reference,) = fetched_and_verified(refresh_now, fake_eutils, alice)
-    curated_title, version = reference.title, Reference.objects.get(pk=reference.pk).version
-    publish_change(fake_eutils, reference.pmid, retitle("PubMed's <i>new</i> title"))
-
-    run = refresh_now(references=[reference])
-
-    reference.refresh_from_db()
-    assert reference.title == curated_title
-    assert reference.metadata_state == MetadataState.VERIFIED
-    assert reference.version == version
-    update = CitationUpdate.objects.get(reference=reference, decision=CitationUpdate.Decision.PENDING)
-    assert update.diff == {"title": {"old": curated_title, "new": "PubMed's <i>new</i> title"}}
-    assert update.run == run
-    assert run.counts()["update_pending"] == 1
-
-
-def test_a_newer_fetch_replaces_the_pending_update(refresh_now, fake_eutils, alice):
-    (reference,) = fetched_and_verified(refresh_now, fake_eutils, alice)
-    publish_change(fake_eutils, reference.pmid, retitle("First correction"))
-    refresh_now(references=[reference])
-    publish_change(fake_eutils, reference.pmid, retitle("Second correction"))
-
-    refresh_now(references=[reference])
-
-    (update,) = CitationUpdate.objects.filter(reference=reference)
-    assert update.diff["title"]["new"] == "Second correction"
-
-
-def test_a_pending_update_goes_away_when_pubmed_reverts(refresh_now, fake_eutils, alice):
-    (reference,) = fetched_and_verified(refresh_now, fake_eutils, alice)
-    original = fake_eutils.article_xml(reference.pmid)
-    publish_change(fake_eutils, reference.pmid, retitle("A short-lived correction"))
-    refresh_now(references=[reference])
-    fake_eutils.add_records_from(original)
-
-    run = refresh_now(references=[reference])
-
-    assert not CitationUpdate.objects.exists()
-    assert run.counts()["unchanged"] == 1
-
-
-def test_accepting_some_fields_applies_them_and_rejects_the_rest(refresh_now, fake_eutils, alice, bob):
-    (reference,) = fetched_and_verified(refresh_now, fake_eutils, alice)
-    old_pages = reference.pages
-    repaginate = lambda xml: re.sub(r"<MedlinePgn>.*?</MedlinePgn>", "<MedlinePgn>1-2</MedlinePgn>", xml)  # noqa: E731
-    publish_change(fake_eutils, reference.pmid, lambda xml: retitle("Accepted title")(repaginate(xml)))
-    refresh_now(references=[reference])
-    update = CitationUpdate.objects.get(reference=reference)
-    assert set(update.diff) == {"title", "pages"}
-    version = Reference.objects.get(pk=reference.pk).version
-
-    refresh.apply_citation_update(update, by=bob, fields=["title"])
-
-    reference.refresh_from_db()
-    update.refresh_from_db()
-    assert reference.title == "Accepted title"
-    assert reference.pages == old_pages
-    assert reference.version == version + 1
-    assert reference.history.first().history_user == bob
-    assert update.decision == CitationUpdate.Decision.PARTIAL
-    assert update.accepted_fields == ["title"]
-    assert update.decided_by == bob and update.decided_at is not None
-
-
-def test_accepting_all_fields_takes_pubmed_record(refresh_now, fake_eutils, alice):
-    (reference,) = fetched_and_verified(refresh_now, fake_eutils, alice)
-    publish_change(fake_eutils, reference.pmid, retitle("Everything accepted"))
-    refresh_now(references=[reference])
-    update = CitationUpdate.objects.get(reference=reference)
-
-    refresh.apply_citation_update(update, by=alice)
-
-    reference.refresh_from_db()
-    assert reference.title == "Everything accepted"
-    assert "Everything accepted" in reference.raw_xml
-    assert reference.metadata_state == MetadataState.VERIFIED
-    assert CitationUpdate.objects.get(pk=update.pk).decision == CitationUpdate.Decision.ACCEPTED
-
-
-def test_rejected_values_stay_out_and_are_not_proposed_again(refresh_now, fake_eutils, alice):
-    (reference,) = fetched_and_verified(refresh_now, fake_eutils, alice)
-    curated_title = reference.title
-    publish_change(fake_eutils, reference.pmid, retitle("A title the curator disputes"))
-    refresh_now(references=[reference])
-    update = CitationUpdate.objects.get(reference=reference)
-
-    refresh.reject_citation_update(update, by=alice)
-    run = refresh_now(references=[reference])
-
-    reference.refresh_from_db()
-    assert reference.title == curated_title
-    assert not CitationUpdate.objects.filter(decision=CitationUpdate.Decision.PENDING).exists()
-    assert run.counts()["unchanged"] == 1
-
-
-def test_a_decided_update_cannot_be_decided_again(refresh_now, fake_eutils, alice):
-    (reference,) = fetched_and_verified(refresh_now, fake_eutils, alice)
-    publish_change(fake_eutils, reference.pmid, retitle("Decided once"))
-    refresh_now(references=[reference])
-    update = CitationUpdate.objects.get(reference=reference)
-    refresh.reject_citation_update(update, by=alice)
-
-    with pytest.raises(refresh.ReviewError, match="already rejected"):
-        refresh.apply_citation_update(update, by=alice)
-
-
-def test_accepting_a_field_the_update_does_not_hold_is_refused(refresh_now, fake_eutils, alice):
-    (reference,) = fetched_and_verified(refresh_now, fake_eutils, alice)
-    publish_change(fake_eutils, reference.pmid, retitle("Only the title"))
-    refresh_now(references=[reference])
-    update = CitationUpdate.objects.get(reference=reference)
-
-    with pytest.raises(refresh.ReviewError, match="pmid"):
-        refresh.apply_citation_update(update, by=alice, fields=["title", "pmid"])
-    assert CitationUpdate.objects.get(pk=update.pk).decision == CitationUpdate.Decision.PENDING
-
-
-# --- unchanged, not found, facts --------------------------------------------------
 
 
 def test_an_unchanged_record_only_moves_the_fetch_time(refresh_now, fake_eutils, alice):
@@ -327,9 +131,6 @@ def test_errata_and_expressions_of_concern_are_flagged_from_the_first_fetch(refr
     concern.refresh_from_db()
     assert erratum.has_erratum and not erratum.is_retracted
     assert concern.has_expression_of_concern
-
-
-# --- failures ---------------------------------------------------------------------
 
 
 def test_a_broken_response_fails_the_batch_with_its_reason_and_keeps_earlier_data(refresh_now, fake_eutils, alice):
@@ -400,10 +201,7 @@ def test_a_failure_later_fetched_fine_counts_as_a_first_fetch(refresh_now, fake_
     assert reference.last_error == ""
 
 
-# --- runs, idempotency, scopes ----------------------------------------------------
-
-
-def test_a_redelivered_batch_does_nothing_twice(refresh_now, fake_eutils, queued_batches):
+def test_a_redelivered_batch_does_nothing_twice(refresh_now, fake_eutils, task_queue):
     references = add_pending(*new_pmids(fake_eutils, 3))
     run = refresh_now(references=references)
     requests = len(fake_eutils.requests)
@@ -431,7 +229,7 @@ def test_run_counts_add_up_every_outcome_in_one_query(refresh_now, fake_eutils, 
     assert (counts["updated"], counts["not_found"], counts["queued"]) == (2, 1, 0)
 
 
-def test_stale_refresh_skips_fresh_and_already_queued_references(ncbi_settings, queued_batches, fake_eutils):
+def test_stale_refresh_skips_fresh_and_already_queued_references(ncbi_settings, task_queue, fake_eutils):
     fresh = make_reference(fetched_at=timezone.now())
     old = make_reference(fetched_at=timezone.now() - timezone.timedelta(days=40))
     never = make_reference(fetched_at=None)
@@ -451,9 +249,7 @@ def test_refreshing_pmids_not_in_the_atlas_is_refused_and_records_nothing(ncbi_s
     assert not RefreshRun.objects.exists()
 
 
-def test_the_daily_beat_task_refreshes_stale_references(
-    ncbi_settings, queued_batches, django_capture_on_commit_callbacks
-):
+def test_the_daily_beat_task_refreshes_stale_references(ncbi_settings, task_queue, django_capture_on_commit_callbacks):
     stale = make_reference(fetched_at=None)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -461,112 +257,20 @@ def test_the_daily_beat_task_refreshes_stale_references(
 
     run = RefreshRun.objects.get(pk=run_id)
     assert run.scope == RefreshRun.Scope.STALE
-    assert queued_batches == [(run.pk, [stale.pk])]
+    assert task_queue.args_of(task_queue_names.REFRESH_BATCH) == [(run.pk, [stale.pk])]
     assert tasks.refresh_stale_references.apply(throw=True).get() is None
 
 
 def test_nothing_is_queued_before_the_transaction_commits(
-    ncbi_settings, queued_batches, django_capture_on_commit_callbacks
+    ncbi_settings, task_queue, django_capture_on_commit_callbacks
 ):
     reference = make_reference()
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         refresh.start_refresh(scope=RefreshRun.Scope.SELECTED, references=[reference])
 
-    assert queued_batches == []
+    assert task_queue.args_of(task_queue_names.REFRESH_BATCH) == []
     assert len(callbacks) == 1
-
-
-# --- verifying ----------------------------------------------------------------------
-
-
-def test_verifying_a_fetched_reference_records_who_and_when(refresh_now, fake_eutils, alice):
-    (reference,) = add_pending(*new_pmids(fake_eutils))
-    refresh_now(references=[reference])
-
-    refresh.verify_reference(reference, by=alice)
-
-    reference.refresh_from_db()
-    assert reference.metadata_state == MetadataState.VERIFIED
-    assert reference.verified_by == alice and reference.verified_at is not None
-
-
-def test_a_pending_reference_cannot_be_verified(alice):
-    reference = Reference.objects.create(pmid=31_999_100)
-
-    with pytest.raises(refresh.ReviewError, match="no fetched metadata"):
-        refresh.verify_reference(reference, by=alice)
-
-
-def test_verifying_what_changed_since_the_curator_looked_is_refused(refresh_now, fake_eutils, alice):
-    (reference,) = add_pending(*new_pmids(fake_eutils))
-    refresh_now(references=[reference])
-    seen_version = Reference.objects.get(pk=reference.pk).version
-    publish_change(fake_eutils, reference.pmid, retitle("Arrived while the curator was reading"))
-    refresh_now(references=[reference])
-
-    with pytest.raises(refresh.ReviewError, match="changed while you were looking"):
-        refresh.verify_reference(reference, by=alice, expected_version=seen_version)
-    assert Reference.objects.get(pk=reference.pk).metadata_state == MetadataState.NEEDS_REVIEW
-
-
-# --- importing -------------------------------------------------------------------------
-
-
-def test_adding_references_queues_their_fetch_after_commit(
-    ncbi_settings, queued_batches, django_capture_on_commit_callbacks, alice
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        result = importing.add_references([31_999_200, 31_999_201], by=alice)
-
-    assert result.run.scope == RefreshRun.Scope.IMPORT
-    assert result.run.requested_by == alice
-    assert queued_batches == [(result.run.pk, sorted(r.pk for r in Reference.objects.all()))]
-
-
-def test_citation_strings_are_matched_by_a_task_before_anything_is_created(
-    ncbi_settings, fake_eutils, alice, monkeypatch, django_capture_on_commit_callbacks
-):
-    fake_eutils.add_citation(pmid=31_999_300, journal="J Refresh Test", year=2021, volume="7", first_page="100")
-    fake_eutils.add_citation(pmid=31_999_301, journal="J Refresh Test", year=2022, volume="8", first_page="5")
-    fake_eutils.add_citation(pmid=31_999_302, journal="J Refresh Test", year=2022, volume="8", first_page="5")
-    matches = []
-    monkeypatch.setattr(tasks.match_import_citations, "delay", lambda pk: matches.append(pk))
-    text = "\n".join(
-        [
-            "29968044",
-            "Doe J. A title. J Refresh Test. 2021;7(2):100-110.",
-            "J Refresh Test. 2022;8:5-9",
-            "J Refresh Test. 2023;9(1):1-2",
-        ]
-    )
-
-    with django_capture_on_commit_callbacks(execute=True):
-        started = importing.start_import(text, by=alice)
-    assert started.state == ReferenceImport.State.MATCHING
-    assert not Reference.objects.exists()
-    tasks.match_import_citations.apply(args=matches, throw=True)
-
-    started.refresh_from_db()
-    assert started.state == ReferenceImport.State.READY
-    assert [(e["status"], e["pmid"]) for e in started.entries] == [
-        ("pmid", 29968044),
-        ("matched", 31_999_300),
-        ("ambiguous", None),
-        ("not_found", None),
-    ]
-    assert importing.importable_pmids(started) == [29968044, 31_999_300]
-    assert not Reference.objects.exists()
-
-
-def test_lines_that_are_neither_pmids_nor_citations_are_listed_and_nothing_is_recorded(alice):
-    with pytest.raises(importing.InvalidImport) as refused:
-        importing.start_import("29968044\nsee the paper by Smith\n12x4", by=alice)
-
-    assert len(refused.value.errors) == 2
-    assert "“see the paper by Smith” (line 2)" in refused.value.errors[0]
-    assert "12x4" in refused.value.errors[1]
-    assert not ReferenceImport.objects.exists()
 
 
 def test_a_batch_mixing_records_with_and_without_a_year_is_written_whole(refresh_now, monkeypatch):
@@ -603,3 +307,269 @@ def test_an_unexpected_error_fails_the_batch_instead_of_leaving_the_run_running(
     assert run.items.get().error == "Internal error while applying PubMed data: disk full"
     reference.refresh_from_db()
     assert reference.metadata_state == MetadataState.FAILED
+
+
+def test_a_broker_that_refuses_the_batches_fails_the_run_with_the_reason(
+    ncbi_settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    reference = make_reference(fetched_at=None)
+    title = reference.title
+
+    def broker_down(*args):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(task_queue, "_send_now", broker_down)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = refresh.start_refresh(scope=RefreshRun.Scope.SELECTED, references=[reference])
+
+    run.refresh_from_db()
+    assert run.state == RefreshRun.State.FAILED
+    assert "Connection refused" in run.items.get().error
+    reference.refresh_from_db()
+    assert reference.title == title and reference.metadata_state == MetadataState.VERIFIED
+
+
+def test_references_of_a_run_the_broker_refused_are_picked_up_by_the_next_stale_refresh(
+    ncbi_settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    reference = make_reference(fetched_at=None)
+    monkeypatch.setattr(task_queue, "_send_now", lambda *args: (_ for _ in ()).throw(OperationalError("down")))
+    with django_capture_on_commit_callbacks(execute=True):
+        refresh.start_refresh(scope=RefreshRun.Scope.SELECTED, references=[reference])
+    monkeypatch.setattr(task_queue, "_send_now", lambda *args: None)
+
+    run = refresh.start_refresh(scope=RefreshRun.Scope.STALE)
+
+    assert list(run.items.values_list("reference_id", flat=True)) == [reference.pk]
+
+
+def test_a_pending_reference_whose_batch_could_not_be_queued_shows_failed(
+    ncbi_settings, monkeypatch, django_capture_on_commit_callbacks, fake_eutils
+):
+    (reference,) = add_pending(*new_pmids(fake_eutils))
+    monkeypatch.setattr(task_queue, "_send_now", lambda *args: (_ for _ in ()).throw(OperationalError("down")))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        refresh.start_refresh(scope=RefreshRun.Scope.SELECTED, references=[reference])
+
+    reference.refresh_from_db()
+    assert reference.metadata_state == MetadataState.FAILED
+    assert "down" in reference.last_error
+
+
+def test_a_run_whose_batch_was_lost_is_closed_by_the_daily_refresh_and_its_references_fetched_again(
+    ncbi_settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    lost, recent = make_reference(fetched_at=None), make_reference(fetched_at=None)
+    sent = []
+    monkeypatch.setattr(task_queue, "_send_now", lambda name, args: sent.append(tuple(args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        # The broker accepted this batch and then lost it: no worker will ever answer.
+        abandoned = refresh.start_refresh(scope=RefreshRun.Scope.SELECTED, references=[lost])
+        still_running = refresh.start_refresh(scope=RefreshRun.Scope.SELECTED, references=[recent])
+    RefreshRun.objects.filter(pk=abandoned.pk).update(created_at=timezone.now() - timedelta(hours=7))
+    sent.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.refresh_stale_references()
+
+    abandoned.refresh_from_db()
+    assert abandoned.state == RefreshRun.State.FAILED
+    assert "batch was lost" in abandoned.items.get().error
+    still_running.refresh_from_db()
+    assert still_running.is_active
+    refetched = [reference_id for _, ids in sent for reference_id in ids]
+    assert lost.pk in refetched and recent.pk not in refetched
+
+
+def test_admins_see_the_refresh_action_and_curators_do_not(dana_client, curator_client):
+    make_reference()
+
+    assert "Refresh selected from PubMed" in dana_client.get(CHANGELIST).content.decode()
+    page = curator_client.get(CHANGELIST).content.decode()
+    assert "Refresh selected from PubMed" not in page
+    assert "Refresh all stale" not in page
+    assert "Verify selected" in page
+
+
+def test_refresh_selected_queues_a_run_and_shows_its_page(
+    dana_client, dana, task_queue, django_capture_on_commit_callbacks
+):
+    references = [make_reference(), make_reference()]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = action_post(dana_client, "refresh_selected_from_pubmed", references)
+
+    run = RefreshRun.objects.get()
+    assert (run.scope, run.requested_by) == (RefreshRun.Scope.SELECTED, dana)
+    assert task_queue.args_of(REFRESH_BATCH) == [(run.pk, sorted(r.pk for r in references))]
+    assert response.redirect_chain[-1][0] == reverse("admin:curation_refreshrun_change", args=[run.pk])
+    assert "<progress" in response.content.decode()
+
+
+def test_a_forged_refresh_action_from_a_curator_starts_nothing(curator_client, task_queue):
+    reference = make_reference()
+
+    response = action_post(curator_client, "refresh_selected_from_pubmed", [reference])
+
+    assert response.status_code == 200
+    assert not RefreshRun.objects.exists()
+
+
+def test_refresh_all_stale_is_for_admins_and_only_by_post(dana_client, curator_client, task_queue):
+    make_reference(fetched_at=None)
+    url = reverse("admin:curation_reference_refresh_stale")
+
+    assert curator_client.post(url).status_code == 403
+    assert dana_client.get(url).status_code == 405
+    assert not RefreshRun.objects.exists()
+    response = dana_client.post(url)
+    run = RefreshRun.objects.get()
+    assert run.scope == RefreshRun.Scope.STALE
+    assert response.url == reverse("admin:curation_refreshrun_change", args=[run.pk])
+
+
+def test_refresh_all_stale_with_nothing_stale_says_so(dana_client, task_queue):
+    make_reference(fetched_at=timezone.now())
+
+    response = dana_client.post(reverse("admin:curation_reference_refresh_stale"), follow=True)
+
+    assert "No reference is stale" in response.content.decode()
+    assert not RefreshRun.objects.exists()
+
+
+def test_the_refresh_button_on_a_reference_is_for_admins_only(dana_client, curator_client, task_queue):
+    reference = make_reference()
+    url = reverse("admin:curation_reference_refresh", args=[reference.pk])
+    change_url = reverse("admin:curation_reference_change", args=[reference.pk])
+
+    assert "Refresh from PubMed" not in curator_client.get(change_url).content.decode()
+    assert curator_client.post(url).status_code == 403
+    assert "Refresh from PubMed" in dana_client.get(change_url).content.decode()
+    assert dana_client.post(url).status_code == 302
+    assert RefreshRun.objects.get().items.get().reference == reference
+
+
+def make_run(state=RefreshRun.State.RUNNING, outcomes=()):
+    run = RefreshRun.objects.create(scope=RefreshRun.Scope.SELECTED, scope_detail="test run", state=state)
+    for outcome, error in outcomes:
+        RefreshItem.objects.create(run=run, reference=make_reference(), outcome=outcome, error=error)
+    return run
+
+
+def test_a_running_run_shows_a_progress_bar_with_counts_and_reloads_itself(curator_client):
+    run = make_run(
+        outcomes=[
+            (RefreshItem.Outcome.UPDATED, ""),
+            (RefreshItem.Outcome.FAILED, "PubMed efetch: NCBI answered HTTP 503 (5 times); gave up"),
+            (RefreshItem.Outcome.QUEUED, ""),
+            (RefreshItem.Outcome.QUEUED, ""),
+        ]
+    )
+
+    page = curator_client.get(reverse("admin:curation_refreshrun_change", args=[run.pk])).content.decode()
+
+    assert '<progress max="4" value="2"' in page
+    assert "2 of 4 done: 1 updated, 1 failed" in page
+    assert "NCBI answered HTTP 503 (5 times)" in page
+    assert '<meta http-equiv="refresh"' in page
+
+
+def test_a_finished_run_stops_reloading_and_the_list_shows_progress_too(curator_client):
+    run = make_run(state=RefreshRun.State.FINISHED, outcomes=[(RefreshItem.Outcome.NOT_FOUND, "PubMed has no record")])
+
+    page = curator_client.get(reverse("admin:curation_refreshrun_change", args=[run.pk])).content.decode()
+    listing = curator_client.get(reverse("admin:curation_refreshrun_changelist")).content.decode()
+
+    assert '<meta http-equiv="refresh"' not in page
+    assert "PubMed has no record" in page
+    assert "1 of 1 done: 1 not found" in listing
+
+
+def test_runs_cannot_be_added_or_edited_by_hand(dana_client):
+    run = make_run()
+
+    assert dana_client.get(reverse("admin:curation_refreshrun_add")).status_code == 403
+    response = dana_client.post(reverse("admin:curation_refreshrun_change", args=[run.pk]), {"state": "finished"})
+    assert response.status_code == 403
+    assert RefreshRun.objects.get(pk=run.pk).state == RefreshRun.State.RUNNING
+
+
+def test_curators_can_list_the_references_pubmed_could_not_fetch(curator_client):
+    failed = make_reference(pmid=31_700_001, metadata_state=MetadataState.FAILED, last_error="HTTP 503")
+    not_found = make_reference(pmid=31_700_002, metadata_state=MetadataState.NOT_FOUND)
+    verified_with_error = make_reference(pmid=31_700_003, last_error="the XML was truncated")
+    fine = make_reference(pmid=31_700_004)
+    runs = curator_client.get(reverse("admin:curation_refreshrun_changelist")).content.decode()
+    assert "?fetch=problem" in runs
+
+    response = curator_client.get(CHANGELIST, {"fetch": "problem"})
+
+    listed = {reference.pmid for reference in response.context["cl"].result_list}
+    assert listed == {failed.pmid, not_found.pmid, verified_with_error.pmid}
+    assert fine.pmid not in listed
+
+
+@pytest.mark.django_db
+def test_refresh_references_needs_exactly_one_scope():
+    with pytest.raises(CommandError, match="exactly one"):
+        run_command("refresh_references")
+    with pytest.raises(CommandError):
+        run_command("refresh_references", "--all", "--stale", "3")
+
+
+@pytest.mark.django_db
+def test_refresh_references_refuses_pmids_not_in_the_atlas():
+    make_reference(pmid=32_200_001)
+
+    with pytest.raises(CommandError, match="32200002"):
+        run_command("refresh_references", "32200001", "32200002")
+    assert not RefreshRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_refresh_references_with_nothing_stale_says_so(monkeypatch):
+    make_reference(fetched_at=None, metadata_state=MetadataState.NOT_FOUND)
+
+    output = run_command("refresh_references", "--stale", "30")
+
+    assert "No reference is stale" in output
+    assert not RefreshRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_references_wait_draws_a_bar_on_a_terminal_and_prints_counts(ncbi_settings, fake_eutils, worker_inline):
+    found = [Reference.objects.create(pmid=pmid) for pmid in new_pmids(fake_eutils, 2)]
+    unknown = Reference.objects.create(pmid=32_299_999)
+
+    output = run_command("refresh_references", "--all", "--wait", stdout=Terminal())
+
+    assert "\r[##############################] 100%" in output
+    assert "finished. 3/3 done: 2 updated, 0 unchanged, 0 awaiting review, 1 not found, 0 failed." in output
+    assert Reference.objects.get(pk=unknown.pk).metadata_state == MetadataState.NOT_FOUND
+    assert all(Reference.objects.get(pk=r.pk).metadata_state == MetadataState.NEEDS_REVIEW for r in found)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_references_wait_fails_loudly_when_every_fetch_failed(ncbi_settings, fake_eutils, worker_inline):
+    (pmid,) = new_pmids(fake_eutils, 1)
+    Reference.objects.create(pmid=pmid)
+    fake_eutils.fail_pmids([pmid], kind="error")
+    out = io.StringIO()
+
+    with pytest.raises(CommandError, match="Every reference failed"):
+        run_command("refresh_references", str(pmid), "--wait", stdout=out)
+
+    assert "1 failed" in out.getvalue()
+    assert "First failure: PubMed efetch of 1 PMID" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_refresh_references_wait_gives_up_after_the_timeout_without_stopping_the_run(task_queue):
+    # task_queue: sent nowhere, so no worker will ever answer
+    make_reference(pmid=32_300_001)
+
+    with pytest.raises(CommandError, match="Gave up waiting"):
+        run_command("refresh_references", "32300001", "--wait", "--timeout", "0.2")
+    assert RefreshRun.objects.get().state == RefreshRun.State.QUEUED

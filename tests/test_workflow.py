@@ -6,14 +6,15 @@ plain `client` is an anonymous reader.
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from curation import workflow
-from curation.concurrency import StaleEdit, save_versioned
-from curation.models import Evidence, Mechanism, Status
+from curation.concurrency import StaleEdit
+from curation.models import Category, Evidence, Mechanism, Status
 from curation.workflow import NotPermitted, WorkflowError
 from tests.admin_pages import signed_in
-from tests.factories import make_evidence, make_gene, make_mechanism, make_reference, make_therapy
+from tests.factories import make_evidence, make_gene, make_mechanism, make_reference, make_therapy, save_versioned
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +39,6 @@ def published(submitted, bob):
 def public_text(client, mechanism):
     response = client.get(f"/mechanisms/{mechanism.slug}/")
     return response.status_code, response.content.decode()
-
-
-# --- the happy path ---------------------------------------------------------------
 
 
 def test_a_curator_submits_a_draft_for_review(alice):
@@ -109,9 +107,6 @@ def test_an_admin_may_do_everything_a_reviewer_may(alice, dana):
     assert mechanism.status == Status.RETIRED
 
 
-# --- nobody reviews their own work -----------------------------------------------------
-
-
 def test_nobody_publishes_their_own_submission(bob, dana):
     mechanism = workflow.submit(draft_with_evidence(), by=bob)
 
@@ -136,8 +131,6 @@ def test_a_reviewer_who_edited_the_submission_cannot_publish_it(submitted, bob, 
     workflow.publish(submitted, by=dana)
     assert submitted.status == Status.PUBLISHED
 
-
-# --- every refused transition, with its message --------------------------------------
 
 REFUSED_BY_STATE = [
     ("submit", Status.IN_REVIEW, "Only a draft can be submitted for review; this mechanism is in review."),
@@ -224,9 +217,6 @@ def test_a_transition_based_on_an_outdated_copy_is_refused_naming_who_changed_wh
     assert stale.value.users == ["alice"]
     assert "alice changed summary" in str(stale.value)
     assert Mechanism.objects.get(pk=submitted.pk).status == Status.IN_REVIEW
-
-
-# --- revisions: readers never see unreviewed text ---------------------------------------
 
 
 def test_editing_a_published_mechanism_opens_a_draft_revision_with_everything_copied(published, carol):
@@ -347,9 +337,6 @@ def test_a_rejected_revision_goes_back_to_its_author_and_the_public_text_stays(c
     assert "Reviewed text about B2M." in public_text(client, published)[1]
 
 
-# --- the buttons on the mechanism's admin page ---------------------------------------------
-
-
 def buttons(client, mechanism):
     response = client.get(reverse("admin:curation_mechanism_change", args=[mechanism.pk]))
     return {button["action"] for button in response.context["workflow"]["buttons"]}, response
@@ -433,3 +420,79 @@ def test_evidence_cannot_be_added_to_a_published_mechanism_from_the_evidence_lis
     assert response.status_code == 200
     assert "is published: open it and press “Edit”" in response.content.decode()
     assert not Evidence.objects.filter(statement="Slipped in without review.").exists()
+
+
+def published_mechanism(**fields):
+    mechanism = make_mechanism(status=Status.PUBLISHED, **fields)
+    make_evidence(mechanism)
+    return mechanism
+
+
+def revise(original, *, by, **changes):
+    """A curator opens the revision, edits it as the admin form would (validated), and submits it."""
+    revision = workflow.start_revision(original, by=by)
+    for name, value in changes.items():
+        setattr(revision, name, value)
+    revision.full_clean()
+    save_versioned(revision)
+    return workflow.submit(revision, by=by)
+
+
+def test_a_revision_cannot_move_a_mechanism_below_its_own_child(alice):
+    root = published_mechanism(name="Antigen presentation loss")
+    child = published_mechanism(name="Loss of B2M", parent=root)
+    revision = workflow.start_revision(root, by=alice)
+    revision.parent = child
+
+    with pytest.raises(ValidationError, match="below itself"):
+        revision.full_clean()
+
+
+def test_a_revision_counts_the_levels_below_the_mechanism_it_edits(alice):
+    root = published_mechanism(name="Antigen presentation loss")
+    published_mechanism(name="Loss of B2M", parent=root)
+    other_child = published_mechanism(name="JAK1 loss", parent=published_mechanism(name="IFN-gamma pathway defects"))
+    revision = workflow.start_revision(root, by=alice)
+    revision.parent = other_child
+
+    with pytest.raises(ValidationError, match="levels deep"):
+        revision.full_clean()
+
+
+def test_a_revision_cannot_change_category_away_from_the_children(alice):
+    root = published_mechanism(name="Antigen presentation loss", category=Category.TUMOR_INTRINSIC)
+    published_mechanism(name="Loss of B2M", parent=root)
+    revision = workflow.start_revision(root, by=alice)
+    revision.category = Category.TUMOR_EXTRINSIC
+
+    with pytest.raises(ValidationError, match="category"):
+        revision.full_clean()
+
+
+def test_publishing_a_revision_that_would_close_a_cycle_made_meanwhile_is_refused(alice, carol, bob):
+    root = published_mechanism(name="Antigen presentation loss")
+    other = make_mechanism(name="HLA loss", status=Status.DRAFT)
+    revision = revise(root, by=alice, parent=other)  # valid when saved
+    other.parent = root  # then someone files the draft below the root
+    other.full_clean()
+    save_versioned(other)
+
+    with pytest.raises(WorkflowError, match="below itself"):
+        workflow.publish(revision, by=bob)
+
+    root.refresh_from_db()
+    assert root.parent is None
+    assert Mechanism.objects.filter(pk=revision.pk, status=Status.IN_REVIEW).exists()
+
+
+def test_publishing_a_revision_that_would_make_the_tree_too_deep_meanwhile_is_refused(alice, bob):
+    root = published_mechanism(name="Antigen presentation loss")
+    other_child = published_mechanism(name="JAK1 loss", parent=published_mechanism(name="IFN-gamma pathway defects"))
+    revision = revise(root, by=alice, parent=other_child)  # root is a leaf: three levels, valid
+    published_mechanism(name="Loss of B2M", parent=root)  # then the root gets a child
+
+    with pytest.raises(WorkflowError, match="levels deep"):
+        workflow.publish(revision, by=bob)
+
+    root.refresh_from_db()
+    assert root.parent is None

@@ -1,10 +1,12 @@
-"""The curator admin, one module per concern.
+"""The curator admin, one module per group of pages; importing a module registers its ModelAdmins.
 
-Importing a module registers its ModelAdmins; add a line here for each new one.
+- `mechanisms`: mechanisms with their evidence and the review workflow's buttons.
+- `references`: references, the "Add references" page, citation updates and refresh runs.
+- `taxonomy`: genes, therapies and cancer types.
+- `users`: Django's user admin, without superuser grants for non-superusers.
+
+Shared by them: `history` (history, diff and revert for every curated model),
+`versioning` (optimistic concurrency in forms) and `common` (small helpers).
 """
 
-from curation.admin import (  # noqa: F401
-    content,  # Mechanism, Evidence, Gene, Therapy, CancerType, Reference
-    pubmed,  # RefreshRun, CitationUpdate, and ReferenceAdmin's PubMed actions and import page
-    users,  # Django's user admin, without superuser grants for non-superusers
-)
+from curation.admin import mechanisms, references, taxonomy, users  # noqa: F401

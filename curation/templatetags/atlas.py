@@ -70,19 +70,6 @@ def correction_label(correction: dict) -> str:
 
 
 @register.filter
-def flags(reference) -> list[str]:
-    """What PubMed says about the paper's standing, most serious first."""
-    found = []
-    if reference.is_retracted:
-        found.append("Retracted")
-    if reference.has_expression_of_concern:
-        found.append("Expression of concern")
-    if reference.has_erratum:
-        found.append("Erratum")
-    return found
-
-
-@register.filter
 def doi_url(doi: str) -> str:
     return citations.doi_url(doi)
 

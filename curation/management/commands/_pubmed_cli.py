@@ -9,18 +9,10 @@ from django.core.management.base import CommandError
 from curation.models import RefreshRun
 
 BAR_WIDTH = 30
-OUTCOMES = [
-    ("updated", "updated"),
-    ("unchanged", "unchanged"),
-    ("update_pending", "awaiting review"),
-    ("not_found", "not found"),
-    ("failed", "failed"),
-]
 
 
 def describe(counts: dict) -> str:
-    parts = [f"{counts[key]} {label}" for key, label in OUTCOMES]
-    return f"{counts['done']}/{counts['total']} done: " + ", ".join(parts)
+    return f"{counts['done']}/{counts['total']} done: " + RefreshRun.summary(counts, with_zeros=True)
 
 
 def wait_for_run(command, run: RefreshRun, *, interval: float = 0.5, timeout: float | None = None) -> RefreshRun:

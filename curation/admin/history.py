@@ -1,57 +1,37 @@
-"""Admin side of the review workflow, of the history and of the concurrency checks.
+"""The History page of every curated model: each recorded version, a diff between any two, and revert.
 
-Mixins for the ModelAdmins in `content.py`:
-
-- `MechanismWorkflowAdminMixin`: Submit / Publish / Reject / Retire buttons on
-  the mechanism's page, shown and allowed per permission and state; a
-  published mechanism's page is read-only and its "Edit" button opens (or
-  reopens) the draft revision instead of changing the live row.
-- `HistoryAdminMixin`: the "History" page lists every recorded version with
-  who, when and which fields changed; any two versions can be compared field
-  by field, and a version can be restored (the revert is a recorded change
-  and goes through the same concurrency check as any save).
-- `CuratedAdminMixin` = history + optimistic concurrency, for every editable model.
-- `EvidenceWorkflowAdminMixin` and `MechanismEvidenceInlineMixin`: evidence of
-  a published or retired mechanism is read-only outside a revision.
-
-Every view here enforces its permission itself; the services in
-`curation.workflow` check again.
+Built on django-simple-history's records. The "History" page lists every
+version with who, when and which fields changed; any two versions can be
+compared field by field (long texts word by word); a version can be restored,
+and the revert is itself a recorded change that goes through the same
+concurrency check as any save (`curation.workflow.revert`).
 """
 
 import json
 import re
 from difflib import SequenceMatcher
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from simple_history.utils import get_m2m_reverse_field_name
 
 from curation import workflow
-from curation.concurrency import VERSION_FIELD, StaleEdit, VersionedAdminMixin, VersionedInlineMixin, check_version
-from curation.models import Status
-from curation.workflow import EVIDENCE_RELATED, PUBLISH, REJECT, RETIRE, REVISE, SUBMIT, WorkflowError
+from curation.admin.common import admin_url
+from curation.admin.versioning import VERSION_FIELD, VersionedAdminMixin
+from curation.concurrency import StaleEdit
+from curation.workflow import WorkflowError
 
-LOCKED_STATES = (Status.PUBLISHED, Status.RETIRED)
 HISTORY_PER_PAGE = 50
 
 
-def _admin_url(model_admin, name, *args):
-    opts = model_admin.opts
-    return reverse(f"{model_admin.admin_site.name}:{opts.app_label}_{opts.model_name}_{name}", args=args)
-
-
-# ---------------------------------------------------------------------------
-# History: list, compare, revert
-# ---------------------------------------------------------------------------
 def _tracked_fields(model) -> list:
     """The fields a curator edits and history records, in form order; many-to-many last."""
     history_model = model.history.model
@@ -185,6 +165,9 @@ class HistoryAdminMixin:
             *super().get_urls(),
         ]
 
+    def _url(self, view, *args):
+        return admin_url(f"{self.opts.model_name}_{view}", *args)
+
     def _object_or_404(self, request, object_id):
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
@@ -197,8 +180,8 @@ class HistoryAdminMixin:
             "opts": self.opts,
             "object": obj,
             "title": title,
-            "history_url": _admin_url(self, "history", obj.pk),
-            "change_url": _admin_url(self, "change", obj.pk),
+            "history_url": self._url("history", obj.pk),
+            "change_url": self._url("change", obj.pk),
         }
 
     def revert_refusal(self, obj, record=None) -> str | None:
@@ -242,7 +225,7 @@ class HistoryAdminMixin:
             **self._history_context(request, obj, f"History: {obj}"),
             "rows": rows,
             "page": page,
-            "compare_url": _admin_url(self, "history_compare", obj.pk),
+            "compare_url": self._url("history_compare", obj.pk),
             "can_revert": self.can_revert(request, obj),
             "revert_refusal": self.revert_refusal(obj),
             **(extra_context or {}),
@@ -285,7 +268,7 @@ class HistoryAdminMixin:
         refusal = self.revert_refusal(obj, record)
         if request.method == "POST" and refusal:
             messages.error(request, refusal)
-            return HttpResponseRedirect(_admin_url(self, "history", obj.pk))
+            return HttpResponseRedirect(self._url("history", obj.pk))
         if request.method == "POST":
             try:
                 based_on = int(request.POST.get(VERSION_FIELD, ""))
@@ -298,7 +281,7 @@ class HistoryAdminMixin:
                 obj.refresh_from_db()
             except WorkflowError as error:
                 messages.error(request, str(error))
-                return HttpResponseRedirect(_admin_url(self, "history", obj.pk))
+                return HttpResponseRedirect(self._url("history", obj.pk))
             else:
                 if target.pk != obj.pk:
                     messages.success(
@@ -308,7 +291,7 @@ class HistoryAdminMixin:
                     )
                 else:
                     messages.success(request, f"Restored version {record.version} of {obj}.")
-                return HttpResponseRedirect(_admin_url(self, "change", target.pk))
+                return HttpResponseRedirect(self._url("change", target.pk))
         current = obj.history.order_by("-history_date", "-history_id").first()
         context = {
             **self._history_context(request, obj, f"Revert {obj} to version {record.version}"),
@@ -325,214 +308,3 @@ class HistoryAdminMixin:
 
 class CuratedAdminMixin(HistoryAdminMixin, VersionedAdminMixin):
     """History pages and optimistic concurrency: for the admin of every editable model."""
-
-
-# ---------------------------------------------------------------------------
-# Evidence: read-only once its mechanism is public
-# ---------------------------------------------------------------------------
-def _locked_mechanism(mechanism) -> bool:
-    return mechanism is not None and mechanism.status in LOCKED_STATES
-
-
-class MechanismEvidenceInlineMixin(VersionedInlineMixin):
-    """Evidence rows on a mechanism's page: versioned, and read-only while the mechanism is public."""
-
-    def has_add_permission(self, request, obj=None):
-        return not _locked_mechanism(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return not _locked_mechanism(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return not _locked_mechanism(obj) and super().has_delete_permission(request, obj)
-
-
-class _EvidenceOfEditableMechanism(forms.ModelForm):
-    def clean_mechanism(self):
-        mechanism = self.cleaned_data.get("mechanism")
-        if _locked_mechanism(mechanism):
-            raise ValidationError(
-                f"“{mechanism}” is {mechanism.get_status_display().lower()}: open it and press “Edit” to change "
-                "its evidence in a draft revision."
-            )
-        return mechanism
-
-
-class EvidenceWorkflowAdminMixin(CuratedAdminMixin):
-    """The evidence list: rows of a published or retired mechanism are read-only here."""
-
-    def __init__(self, model, admin_site):
-        super().__init__(model, admin_site)
-        self.form = type(f"Locked{self.form.__name__}", (_EvidenceOfEditableMechanism, self.form), {})
-
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and _locked_mechanism(obj.mechanism):
-            return False
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and _locked_mechanism(obj.mechanism):
-            return False
-        return super().has_delete_permission(request, obj)
-
-    def get_actions(self, request):
-        # A bulk delete cannot tell public rows from draft ones; delete from a mechanism's page.
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-
-# ---------------------------------------------------------------------------
-# Mechanisms: the workflow buttons and the revision flow
-# ---------------------------------------------------------------------------
-ACTIONS = {
-    SUBMIT: {"label": "Submit for review", "service": workflow.submit, "confirm": False},
-    PUBLISH: {"label": "Publish", "service": workflow.publish, "confirm": False},
-    REJECT: {"label": "Reject…", "service": workflow.reject, "confirm": True},
-    RETIRE: {"label": "Retire…", "service": workflow.retire, "confirm": True},
-    REVISE: {"label": "Edit (opens a draft revision)", "service": workflow.start_revision, "confirm": False},
-}
-DONE = {
-    SUBMIT: "Submitted “{obj}” for review.",
-    PUBLISH: "Published “{obj}”: readers see it now.",
-    REJECT: "Sent “{obj}” back to its author with your reason.",
-    RETIRE: "Retired “{obj}”: readers no longer see it.",
-    REVISE: "This is the draft revision of “{obj}”: readers see the published text until a reviewer publishes it.",
-}
-
-
-class RejectForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 5, "cols": 60}),
-        help_text="The author sees this on the mechanism's page. Say what to fix.",
-        error_messages={"required": "Say why the mechanism is rejected: a reason is required."},
-    )
-
-
-class MechanismWorkflowAdminMixin(CuratedAdminMixin):
-    """Workflow buttons on the mechanism's page; published mechanisms change through revisions."""
-
-    confirm_template = "admin/curation/mechanism/workflow_confirm.html"
-
-    def get_urls(self):
-        info = f"{self.opts.app_label}_{self.opts.model_name}"
-        view = self.admin_site.admin_view
-        return [
-            path(
-                f"<path:object_id>/{action}/",
-                view(self.workflow_view),
-                {"action": action},
-                name=f"{info}_{action}",
-            )
-            for action in ACTIONS
-        ] + super().get_urls()
-
-    def has_change_permission(self, request, obj=None):
-        # The live row of a published mechanism never changes through the form: "Edit" opens a revision.
-        if obj is not None and obj.status in LOCKED_STATES:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def get_readonly_fields(self, request, obj=None):
-        readonly = tuple(super().get_readonly_fields(request, obj))
-        if "status" not in readonly:
-            readonly = ("status", *readonly)
-        if obj is not None and obj.revision_of_id and "slug" not in readonly:
-            # Publishing a revision keeps the published slug; editing it here would be ignored.
-            readonly = ("slug", *readonly)
-        return readonly
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.status = Status.DRAFT  # whatever was posted: new work always starts as a draft
-        super().save_model(request, obj, form, change)
-
-    @admin.display(description="status", ordering="status")
-    def workflow_state(self, obj):
-        if obj.revision_of_id:
-            return f"{obj.get_status_display()} (revision)"
-        return obj.get_status_display()
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and obj.pk:
-            context["workflow"] = self.workflow_context(request, obj)
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def workflow_context(self, request, obj) -> dict:
-        """What the workflow panel on the mechanism's page shows to this user."""
-        buttons, notes = [], []
-        open_revision = obj.revisions.first() if obj.revision_of_id is None and obj.status == Status.PUBLISHED else None
-        for action, reason in workflow.available_actions(obj, request.user).items():
-            if action == REVISE and open_revision is not None:
-                continue
-            if reason:
-                notes.append(reason)
-                continue
-            buttons.append(
-                {
-                    "action": action,
-                    "label": ACTIONS[action]["label"],
-                    "url": _admin_url(self, action, obj.pk),
-                    "confirm": ACTIONS[action]["confirm"],
-                }
-            )
-        return {
-            "buttons": buttons,
-            "notes": notes,
-            "open_revision": open_revision,
-            "open_revision_url": _admin_url(self, "change", open_revision.pk) if open_revision else "",
-            "original_url": _admin_url(self, "change", obj.revision_of_id) if obj.revision_of_id else "",
-            "version": obj.version,
-        }
-
-    def workflow_view(self, request, object_id, action):
-        """One transition: GET confirms (reject asks for the reason), POST acts via curation.workflow."""
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404(f"No mechanism with id {object_id}.")
-        if not request.user.has_perm(workflow.PERMISSION[action]):
-            raise PermissionDenied
-        if request.method not in ("GET", "POST"):
-            return HttpResponseNotAllowed(["GET", "POST"])
-        change_url = _admin_url(self, "change", obj.pk)
-        form = RejectForm(request.POST or None) if action == REJECT else None
-        if request.method == "POST" and (form is None or form.is_valid()):
-            try:
-                based_on = int(request.POST.get("version", ""))
-            except ValueError:
-                based_on = None
-            try:
-                check_version(obj, based_on, related=EVIDENCE_RELATED)
-                kwargs = {"reason": form.cleaned_data["reason"]} if form is not None else {}
-                result = ACTIONS[action]["service"](obj, by=request.user, **kwargs)
-            except StaleEdit as stale:
-                messages.error(request, f"{stale.message} Nothing was done: look at the current version first.")
-                return HttpResponseRedirect(change_url)
-            except WorkflowError as error:
-                messages.error(request, str(error))
-                return HttpResponseRedirect(change_url)
-            messages.success(request, DONE[action].format(obj=result))
-            return HttpResponseRedirect(_admin_url(self, "change", result.pk))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "object": obj,
-            "title": f"{ACTIONS[action]['label'].rstrip('…')}: {obj}",
-            "action": action,
-            "label": ACTIONS[action]["label"].rstrip("…"),
-            "form": form,
-            "refusal": workflow.refusal(action, obj, request.user),
-            "change_url": change_url,
-            "version": obj.version,
-        }
-        return TemplateResponse(request, self.confirm_template, context)
-
-
-__all__ = [
-    "CuratedAdminMixin",
-    "EvidenceWorkflowAdminMixin",
-    "HistoryAdminMixin",
-    "MechanismEvidenceInlineMixin",
-    "MechanismWorkflowAdminMixin",
-    "field_diff",
-]

@@ -21,6 +21,8 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
+from curation.citations import identifiers
+
 MAX_TREE_DEPTH = 3
 
 
@@ -455,19 +457,12 @@ class Reference(Versioned):
 
     @property
     def pubmed_url(self):
-        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        return identifiers.pubmed_url(self.pmid)
 
     @property
     def flags(self) -> list[Flag]:
         """The notices this paper carries, most serious first."""
         return [flag for flag in REFERENCE_FLAGS if getattr(self, flag.field)]
-
-    @property
-    def first_author(self):
-        if not self.authors:
-            return ""
-        first = self.authors[0]
-        return first.get("collective_name") or f"{first.get('last_name', '')} {first.get('initials', '')}".strip()
 
 
 class Evidence(Versioned):

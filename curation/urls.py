@@ -1,13 +1,27 @@
 from django.urls import path
 
-from curation import dashboard, views
+from curation import cite_views, dashboard, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("mechanisms/", views.mechanism_list, name="mechanism-list"),
     path("mechanisms/<slug:slug>/", views.mechanism_detail, name="mechanism-detail"),
+    # Citing: exports, published versions and their permalinks (curation/cite_views.py).
+    path("mechanisms/<slug:slug>/cite.<str:fmt>", cite_views.mechanism_export, name="mechanism-export"),
+    path("mechanisms/<slug:slug>/versions/", cite_views.mechanism_versions, name="mechanism-versions"),
+    path("mechanisms/<slug:slug>/versions/<int:number>/", cite_views.mechanism_version, name="mechanism-version"),
+    path(
+        "mechanisms/<slug:slug>/versions/<int:number>/entry.<str:fmt>",
+        cite_views.mechanism_version_entry,
+        name="mechanism-version-entry",
+    ),
+    path(
+        "mechanisms/<slug:slug>/versions/<int:number>/cite.<str:fmt>",
+        cite_views.mechanism_version_references,
+        name="mechanism-version-references",
+    ),
     path("references/<int:pmid>/", views.reference_detail, name="reference-detail"),
-    path("references/<int:pmid>/cite.<slug:fmt>", views.reference_export, name="reference-export"),
+    path("references/<int:pmid>/cite.<str:fmt>", cite_views.reference_export, name="reference-export"),
     path("genes/<str:symbol>/", views.gene_detail, name="gene-detail"),
     path("curation/dashboard/", dashboard.dashboard, name="curation-dashboard"),
 ]

@@ -8,14 +8,15 @@ revisions answer 404 (as if they did not exist); a retired mechanism answers
 """
 
 from django.db.models import Count, Prefetch, prefetch_related_objects
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from curation.citations import EXPORT_FORMATS
+from curation.citing import entry_citation, export_links, page_jsonld
+from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status
 from curation.search import search_mechanisms
+from curation.versions import published_versions
 
 
 def is_public(mechanism: Mechanism | None) -> bool:
@@ -73,6 +74,19 @@ def _without(request, name: str) -> str:
     return f"{request.path}?{params.urlencode()}" if params else request.path
 
 
+def mark_first_citations(evidence) -> list[Reference]:
+    """Mark the first row citing each paper (it carries the anchor the banner links to);
+    return the cited papers PubMed flags (retracted, erratum, expression of concern)."""
+    flagged, seen = [], set()
+    for item in evidence:
+        ref = item.reference
+        item.first_for_reference = ref.pk not in seen
+        if item.first_for_reference and ref.flags:
+            flagged.append(ref)
+        seen.add(ref.pk)
+    return flagged
+
+
 def _public_evidence():
     return Evidence.objects.select_related("reference", "therapy", "cancer_type").order_by(
         "-reference__pub_year", "reference__pmid", "pk"
@@ -101,14 +115,7 @@ def mechanism_detail(request, slug):
 
     # Only published ancestors: naming a draft parent would reveal unreviewed work.
     ancestors = [a for a in reversed(mechanism.ancestors()) if is_public(a)]
-    flagged, seen = [], set()
-    for item in mechanism.evidence_list:
-        ref = item.reference
-        # The first row citing a paper carries its anchor, which the banner links to.
-        item.first_for_reference = ref.pk not in seen
-        if item.first_for_reference and ref.flags:
-            flagged.append(ref)
-        seen.add(ref.pk)
+    flagged = mark_first_citations(mechanism.evidence_list)
     return render(
         request,
         "curation/mechanism_detail.html",
@@ -117,11 +124,24 @@ def mechanism_detail(request, slug):
             "ancestors": ancestors,
             "evidence": mechanism.evidence_list,
             "flagged_references": flagged,
-            "page_url": request.build_absolute_uri(mechanism.get_absolute_url()),
-            "last_published": mechanism.published_at or mechanism.updated_at,
-            "accessed": timezone.localdate(),
+            "genes": mechanism.genes.all(),
+            "therapies": mechanism.therapies.all(),
+            "cancer_types": mechanism.cancer_types.all(),
+            "reference_links": export_links("mechanism-export", mechanism.slug),
+            **_citing(request, mechanism),
         },
     )
+
+
+def _citing(request, mechanism) -> dict:
+    """ "Cite this entry" and JSON-LD for the current published version (none for rows without history)."""
+    versions = published_versions(mechanism)
+    if not versions:
+        return {"cite": None, "jsonld": page_jsonld(request, mechanism, None, mechanism.evidence_list)}
+    return {
+        "cite": entry_citation(request, mechanism, versions[-1]),
+        "jsonld": page_jsonld(request, mechanism, versions[-1], mechanism.evidence_list),
+    }
 
 
 def _public_reference(pmid):
@@ -154,19 +174,13 @@ def reference_detail(request, pmid):
     return render(
         request,
         "curation/reference_detail.html",
-        {"reference": reference, "citing": citing, "export_formats": EXPORT_FORMATS},
+        {
+            "reference": reference,
+            "citing": citing,
+            "export_links": export_links("reference-export", reference.pmid),
+            "jsonld": reference_jsonld(reference, url=request.build_absolute_uri(reference.get_absolute_url())),
+        },
     )
-
-
-@require_safe
-def reference_export(request, pmid, fmt):
-    if fmt not in EXPORT_FORMATS:
-        raise Http404("Unknown citation format.")
-    reference = _public_reference(pmid)
-    render_format, content_type, extension = EXPORT_FORMATS[fmt]
-    response = HttpResponse(render_format(reference), content_type=f"{content_type}; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="pmid-{reference.pmid}.{extension}"'
-    return response
 
 
 @require_safe

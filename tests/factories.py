@@ -11,6 +11,8 @@ A reference is made as it looks after a curator verified its PubMed metadata;
 pass `metadata_state=MetadataState.PENDING` for one PubMed has not confirmed.
 """
 
+import copy
+import dataclasses
 import itertools
 
 from django.db import transaction
@@ -144,3 +146,8 @@ def save_versioned(instance, based_on=None, *, related=(), **save_kwargs):
         claim(instance, instance.version if based_on is None else based_on, related=related)
         instance.save(**save_kwargs)
     return instance
+
+
+def record_fields(record) -> dict:
+    """A parsed CitationRecord's values as Reference fields (all but the PMID), as a fetch would store them."""
+    return {f.name: copy.deepcopy(getattr(record, f.name)) for f in dataclasses.fields(record) if f.name != "pmid"}

@@ -1,19 +1,24 @@
-"""Citation formats written from a Reference: Vancouver/NLM text and HTML, RIS, BibTeX, CSL-JSON."""
+"""Citations of one Reference: the NLM text and HTML shown on pages, and the RIS, BibTeX and CSL-JSON exports."""
 
 import json
 
 import pytest
 
-from curation.citations import (
-    doi_url,
-    format_citation,
-    format_citation_html,
-    page_range,
-    to_bibtex,
-    to_csl_json,
-    to_ris,
-)
+from curation.citations import doi_url, export_references, format_citation, format_citation_html
+from curation.citations.csl import page_range
 from curation.models import Reference
+
+
+def to_ris(reference):
+    return export_references([reference], "ris").content
+
+
+def to_bibtex(reference):
+    return export_references([reference], "bibtex").content
+
+
+def to_csl_json(reference):
+    return export_references([reference], "csl-json").content
 
 
 def author(last, initials, fore=""):
@@ -158,7 +163,7 @@ def test_bibtex_entry_escapes_special_characters_and_braces_collective_names():
     bibtex = to_bibtex(reference)
     assert bibtex.startswith("@article{Sharma2017_28187290,\n")
     assert "author = {Sharma, Padmanee and {TCGA \\& friends}}," in bibtex
-    assert "title = {{50\\% of T cells \\& more\\_\\{x\\}}}," in bibtex
+    assert "title = {{50\\% of T cells \\& more\\_\\textbraceleft{}x\\textbraceright{}}}," in bibtex
     assert "pages = {707--723}," in bibtex
     assert bibtex.rstrip().endswith("}")
 
@@ -173,6 +178,6 @@ def test_csl_json_item_carries_date_parts_and_identifiers():
     assert item["title"] == "Primary, Adaptive, and Acquired Resistance to Cancer Immunotherapy."
 
 
-def test_csl_json_keeps_only_the_year_of_a_season():
+def test_csl_json_gives_a_season_as_csl_season_beside_the_year():
     [item] = json.loads(to_csl_json(sharma_2017(pub_date="2019 Spring", pub_year=2019)))
-    assert item["issued"] == {"date-parts": [[2019]]}
+    assert item["issued"] == {"date-parts": [[2019]], "season": 1}

@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from curation.citations.names import first_author_nlm
 from curation.models import CancerType, Evidence, Gene, Mechanism, MetadataState, Reference, Status, Therapy
 from curation.seeding import DEFAULT_SEED_PATH, SeedError, seed_atlas
 
@@ -118,7 +119,7 @@ def test_seeded_references_keep_their_facts_and_await_pubmed():
     assert review.authors == [
         {"last_name": "Draghi", "initials": "A", "fore_name": "", "collective_name": "", "orcid": ""}
     ]
-    assert review.first_author == "Draghi A"
+    assert first_author_nlm(review.authors) == "Draghi A"
     assert (review.pub_year, review.journal_iso, review.doi) == (
         2019,
         "Semin Immunopathol",
@@ -127,7 +128,7 @@ def test_seeded_references_keep_their_facts_and_await_pubmed():
     assert set(Reference.objects.values_list("metadata_state", flat=True)) == {MetadataState.PENDING}
     assert not Reference.objects.filter(fetched_at__isnull=False).exists()
     for row in SEED["references"]:  # multi-word surnames ("Van Allen EM") stay whole
-        assert Reference.objects.get(pmid=row["pmid"]).first_author == row["first_author"]
+        assert first_author_nlm(Reference.objects.get(pmid=row["pmid"]).authors) == row["first_author"]
 
 
 def test_every_seeded_claim_links_its_mechanism_and_reference():

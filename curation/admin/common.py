@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from curation.citations import author_name
+from curation.citations.names import first_author_nlm
 from curation.models import Reference
 
 
@@ -25,7 +25,7 @@ def on_changelist(request, model_admin) -> bool:
 
 def short_citation(reference: Reference) -> str:
     """'PMID 28187290: Sharma P, 2017, Cell', the way admin lists and pickers name a reference."""
-    first = author_name(reference.authors[0]) if reference.authors else ""
+    first = first_author_nlm(reference.authors)
     parts = [first, str(reference.pub_year or ""), reference.journal_iso]
     if not any(parts):
         return str(reference)

@@ -32,7 +32,8 @@ from django.utils.text import Truncator
 from curation import importing, refresh
 from curation.admin.common import admin_url, int_or_none, on_changelist, short_citation
 from curation.admin.history import HistoryAdminMixin
-from curation.citations import author_name, doi_url
+from curation.citations.identifiers import doi_url
+from curation.citations.names import nlm_name
 from curation.models import (
     REFERENCE_FLAGS,
     CitationUpdate,
@@ -86,7 +87,7 @@ def render_value(name: str, value) -> str:
                 "<li>{}{}</li>",
                 (
                     (
-                        author_name(author),
+                        nlm_name(author),
                         format_html(' (<a href="https://orcid.org/{}">ORCID</a>)', author["orcid"])
                         if author.get("orcid")
                         else "",

@@ -9,26 +9,11 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from curation import citations
+from curation.citations import identifiers, names
+from curation.citations.notices import CORRECTION_LABELS
 from curation.pubmed_records import plain_text, sanitize_html
 
 register = template.Library()
-
-CORRECTION_LABELS = {
-    "RetractionIn": "Retraction notice",
-    "RetractionOf": "Retraction of",
-    "ErratumIn": "Erratum",
-    "ErratumFor": "Erratum for",
-    "ExpressionOfConcernIn": "Expression of concern",
-    "ExpressionOfConcernFor": "Expression of concern for",
-    "RetractedandRepublishedIn": "Retracted and republished as",
-    "RetractedandRepublishedFrom": "Republished after retraction of",
-    "CorrectedandRepublishedIn": "Corrected and republished as",
-    "CorrectedandRepublishedFrom": "Corrected and republished from",
-    "UpdateIn": "Updated in",
-    "UpdateOf": "Update of",
-    "RepublishedIn": "Republished in",
-    "RepublishedFrom": "Republished from",
-}
 
 
 @register.filter
@@ -54,13 +39,15 @@ def citation_text(reference) -> str:
 
 
 @register.filter
-def author_name(author: dict) -> str:
+def display_name(author: dict) -> str:
     """Full name for the reference page: 'Padmanee Sharma', or a collective name as is."""
-    if author.get("collective_name"):
-        return author["collective_name"]
-    return " ".join(
-        p for p in (author.get("fore_name") or author.get("initials", ""), author.get("last_name", "")) if p
-    )
+    return names.display_name(author)
+
+
+@register.filter
+def first_author(authors) -> str:
+    """The first author in NLM form, 'Sharma P'."""
+    return names.first_author_nlm(authors)
 
 
 @register.filter
@@ -71,14 +58,14 @@ def correction_label(correction: dict) -> str:
 
 @register.filter
 def doi_url(doi: str) -> str:
-    return citations.doi_url(doi)
+    return identifiers.doi_url(doi)
 
 
 @register.filter
 def pmc_url(pmcid: str) -> str:
-    return f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/" if pmcid else ""
+    return identifiers.pmc_url(pmcid)
 
 
 @register.filter
 def pubmed_url(pmid) -> str:
-    return f"https://pubmed.ncbi.nlm.nih.gov/{int(pmid)}/" if pmid else ""
+    return identifiers.pubmed_url(pmid)

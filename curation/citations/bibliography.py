@@ -7,6 +7,7 @@ output is built from the same items turned into plain text first.
 """
 
 import html
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,10 +34,13 @@ STYLES = {
     "apa": Style("APA 7th edition", get_style_filepath("apa")),
 }
 # Variables citeproc-py 0.11 does not model (it warns about each); no style here prints them.
-_UNUSED = ("abstract", "keyword", "source", "PMCID", "chapter-number")
+_UNUSED = ("abstract", "keyword", "source", "PMCID")
 _OUTPUT = nh3.Cleaner(
     tags={"i", "b", "sup", "sub", "u", "span"}, attributes={"*": set()}, url_schemes=set(), link_rel=None
 )
+
+
+_RENDERING = threading.Lock()
 
 
 @cache
@@ -64,13 +68,25 @@ def bibliography_entries(items: list[dict], style: str, *, as_html: bool) -> lis
         # citeproc-py folds ids to lower case and needs them unique; the position is.
         data = {k: v for k, v in item.items() if k not in _UNUSED} | {"id": f"item{n}"}
         source_items.append(data if as_html else _plain_value(data))
-    bibliography = CitationStylesBibliography(
-        _style(style), CiteProcJSON(source_items), formatter.html if as_html else formatter.plain
-    )
-    for data in source_items:
-        bibliography.register(Citation([CitationItem(data["id"])]))
-    entries = [str(entry) for entry in bibliography.bibliography()]
-    return [one_line(_OUTPUT.clean(e)) if as_html else one_line(e) for e in entries]
+    with _RENDERING:
+        # citeproc-py stores the formatter on the (shared, cached) style: one rendering at a time.
+        bibliography = CitationStylesBibliography(
+            _style(style), CiteProcJSON(source_items), formatter.html if as_html else formatter.plain
+        )
+        for data in source_items:
+            bibliography.register(Citation([CitationItem(data["id"])]))
+        bibliography.sort()  # APA sorts by author and year; Vancouver keeps the given order
+        order = [int(key.removeprefix("item")) for key in bibliography.keys]
+        entries = [str(entry) for entry in bibliography.bibliography()]
+    if as_html:
+        entries = [_OUTPUT.clean(entry) for entry in entries]
+    # Neither style prints CSL's note, but a retraction or an erratum must travel with the citation
+    # (NLM's Citing Medicine appends it); notes are already escaped in the rich items.
+    out = []
+    for entry, n in zip(entries, order, strict=True):
+        note = items[n].get("note", "")
+        out.append(one_line(f"{entry} [{note if as_html else plain(note)}]" if note else entry))
+    return out
 
 
 def bibliography_text(items: list[dict], style: str) -> str:

@@ -21,8 +21,6 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
-from curation.citations import identifiers
-
 MAX_TREE_DEPTH = 3
 
 
@@ -361,6 +359,11 @@ PUBMED_FACT_FIELDS = ("corrections", *(flag.field for flag in REFERENCE_FLAGS))
 PUBMED_STATE_FIELDS = ("metadata_state", "fetched_at", "last_error")
 
 
+def pubmed_url(pmid) -> str:
+    """The PubMed page of a PMID ('' for none); every link to PubMed is built here."""
+    return f"https://pubmed.ncbi.nlm.nih.gov/{int(pmid)}/" if pmid else ""
+
+
 class ReferenceQuerySet(models.QuerySet):
     def stale(self, days=None):
         """References whose PubMed metadata is older than `days` or was never fetched.
@@ -457,7 +460,7 @@ class Reference(Versioned):
 
     @property
     def pubmed_url(self):
-        return identifiers.pubmed_url(self.pmid)
+        return pubmed_url(self.pmid)
 
     @property
     def flags(self) -> list[Flag]:

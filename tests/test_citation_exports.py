@@ -262,3 +262,18 @@ def test_a_mechanism_exports_all_its_references_and_only_a_published_one_does(cl
     make_evidence(draft, reference=fetched[0])
     assert client.get(reverse("mechanism-export", args=[draft.slug, "ris"])).status_code == 404
     assert client.get(reverse("mechanism-export", args=[mechanism.slug, "docx"])).status_code == 404
+
+
+def test_an_export_larger_than_the_formats_limit_is_refused_with_a_message(client, fetched, monkeypatch):
+    from dataclasses import replace
+
+    from curation.citations import FORMATS
+
+    monkeypatch.setitem(FORMATS, "apa.txt", replace(FORMATS["apa.txt"], max_references=2))
+    mechanism = make_mechanism(name="Large mechanism", status="published")
+    for reference in fetched[:3]:
+        make_evidence(mechanism, reference=reference)
+    response = client.get(reverse("mechanism-export", args=[mechanism.slug, "apa.txt"]))
+    assert response.status_code == 400
+    assert "At most 2 references can be exported at once" in response.content.decode()
+    assert client.get(reverse("mechanism-export", args=[mechanism.slug, "ris"])).status_code == 200

@@ -10,6 +10,7 @@
 
 from curation.citations.export import (
     FORMATS,
+    MAX_BIBLIOGRAPHY_REFERENCES,
     MAX_EXPORT_REFERENCES,
     Export,
     UnknownFormat,
@@ -22,6 +23,7 @@ from curation.citations.nlm import format_citation, format_citation_html
 
 __all__ = [
     "FORMATS",
+    "MAX_BIBLIOGRAPHY_REFERENCES",
     "MAX_EXPORT_REFERENCES",
     "Export",
     "UnknownFormat",

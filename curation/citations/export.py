@@ -17,6 +17,7 @@ from curation.citations.ris import to_ris
 
 __all__ = [
     "FORMATS",
+    "MAX_BIBLIOGRAPHY_REFERENCES",
     "MAX_EXPORT_REFERENCES",
     "Export",
     "ExportFormat",
@@ -26,9 +27,11 @@ __all__ = [
     "reference_items",
 ]
 
-# One export renders at most this many references (a search or table larger than this is narrowed first);
-# citeproc-py formats about a thousand entries a second on one core (docs/citations.md).
+# What one web request may render (responses.export_response enforces it; offline callers such as data
+# releases may export more). citeproc-py formats only 30-200 entries a second on one core, so formatted
+# bibliographies are capped lower than the reference-manager formats (scripts/benchmark_citations.py).
 MAX_EXPORT_REFERENCES = 1000
+MAX_BIBLIOGRAPHY_REFERENCES = 100
 
 
 class UnknownFormat(ValueError):
@@ -42,6 +45,7 @@ class ExportFormat:
     media_type: str
     extension: str
     write: Callable[[list[dict], str], str]
+    max_references: int = MAX_EXPORT_REFERENCES
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,14 @@ def _formats() -> dict[str, ExportFormat]:
         formats.append(
             ExportFormat(
                 f"{name}.txt", f"{style.label}, text", "text/plain", f"{name}.txt",
-                lambda items, title, name=name: bibliography_text(items, name),
+                lambda items, title, name=name: bibliography_text(items, name), MAX_BIBLIOGRAPHY_REFERENCES,
             )
         )  # fmt: skip
         formats.append(
             ExportFormat(
                 f"{name}.html", f"{style.label}, HTML", "text/html", f"{name}.html",
                 lambda items, title, name=name: bibliography_html(items, name, title=title),
+                MAX_BIBLIOGRAPHY_REFERENCES,
             )
         )  # fmt: skip
     return {f.key: f for f in formats}
@@ -114,10 +119,10 @@ def export_references(references: Iterable, fmt: str, *, title: str = "Reference
     """Export references as `fmt` (a key of FORMATS: ris, bibtex, csl-json, vancouver.txt, apa.html, …).
 
     `references` is any iterable of Reference rows, e.g. a QuerySet (its order is kept; give it a
-    stable ``order_by``). The caller decides what may be shown (published content only) and bounds
-    the count (at most MAX_EXPORT_REFERENCES). `title` names an HTML bibliography. Raises
-    UnknownFormat for a format name not in FORMATS. Runs one extra query when book records are
-    among them and their stored XML was deferred.
+    stable ``order_by``). The caller decides what may be shown (published content only) and, in a
+    request, bounds the count (``FORMATS[fmt].max_references``; export_response does both).
+    `title` names an HTML bibliography. Raises UnknownFormat for a format name not in FORMATS.
+    Runs one extra query when book records are among them and their stored XML was deferred.
     """
     if fmt not in FORMATS:
         raise UnknownFormat(f"Unknown citation format {fmt!r}; choose one of {', '.join(FORMATS)}.")

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from curation.models import pubmed_url
+
 __all__ = [
     "CompactId",
     "doi_url",
@@ -40,10 +42,6 @@ def doi_url(doi: str) -> str:
     '' for an empty or malformed DOI, so that no page or export links something that is not one.
     """
     return f"https://doi.org/{quote(doi, safe=_DOI_SAFE)}" if is_doi(doi) else ""
-
-
-def pubmed_url(pmid) -> str:
-    return f"https://pubmed.ncbi.nlm.nih.gov/{int(pmid)}/" if pmid else ""
 
 
 def pmc_url(pmcid: str) -> str:

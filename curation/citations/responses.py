@@ -3,7 +3,7 @@
 from django.http import Http404, HttpResponse
 from django.utils.text import slugify
 
-from curation.citations.export import FORMATS, MAX_EXPORT_REFERENCES, export_items, export_references
+from curation.citations.export import FORMATS, export_items, export_references
 
 __all__ = ["export_response", "items_response"]
 
@@ -20,15 +20,17 @@ def _attachment(export, filename: str) -> HttpResponse:
 def export_response(references, fmt: str, *, filename: str, title: str = "References") -> HttpResponse:
     """Download of `references` (a QuerySet of published references, in a stable order) as `fmt`.
 
-    An unknown format is a 404. More than MAX_EXPORT_REFERENCES references answer 400 with a
-    message saying so, and nothing is rendered: narrow the search or table first.
+    An unknown format is a 404. More references than the format's ``max_references`` (1,000; 100 for
+    a formatted bibliography) answer 400 with a message saying so, and nothing is rendered.
     """
     if fmt not in FORMATS:
         raise Http404("Unknown citation format.")
-    references = list(references.defer("raw_xml")[: MAX_EXPORT_REFERENCES + 1])
-    if len(references) > MAX_EXPORT_REFERENCES:
+    limit = FORMATS[fmt].max_references
+    references = list(references.defer("raw_xml")[: limit + 1])
+    if len(references) > limit:
         return HttpResponse(
-            f"At most {MAX_EXPORT_REFERENCES} references can be exported at once; narrow the selection first.\n",
+            f"At most {limit} references can be exported at once as {FORMATS[fmt].label}; "
+            "narrow the selection or choose RIS, BibTeX or CSL-JSON.\n",
             status=400,
             content_type="text/plain; charset=utf-8",
         )

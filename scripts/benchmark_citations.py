@@ -24,11 +24,12 @@ django.setup()
 from curation.citations import FORMATS, export_references, format_citation_html  # noqa: E402
 from curation.models import Reference  # noqa: E402
 from curation.pubmed_records import parse_efetch  # noqa: E402
+from tests.factories import record_fields  # noqa: E402
 
 
 def references(n: int) -> list[Reference]:
     records = [r for p in sorted((ROOT / "tests/data/pubmed").glob("*.xml")) for r in parse_efetch(p.read_bytes())]
-    return [Reference(pmid=1_000_000 + i, **records[i % len(records)].to_model_fields()) for i in range(n)]
+    return [Reference(pmid=1_000_000 + i, **record_fields(records[i % len(records)])) for i in range(n)]
 
 
 def best_of(repeat: int, work) -> float:

@@ -25,7 +25,7 @@ from curation.citations.csl import page_range
 from curation.models import Mechanism, Reference
 from curation.pubmed_records import parse_efetch, plain_text
 from curation.seeding import seed_atlas
-from tests.factories import make_evidence, make_mechanism
+from tests.factories import make_evidence, make_mechanism, record_fields
 from tests.fake_eutils import RECORDS_DIR
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def fetched(ncbi_settings):
     records, missing = pubmed.fetch_batch(held_pmids())
     assert not missing
     for record in records.values():
-        Reference.objects.create(pmid=record.pmid, **record.to_model_fields())
+        Reference.objects.create(pmid=record.pmid, **record_fields(record))
     return Reference.objects.exclude(pmid=HOSTILE).defer("raw_xml").order_by("pmid")
 
 

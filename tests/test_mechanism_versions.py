@@ -10,8 +10,7 @@ import rispy
 from django.urls import reverse
 
 from curation import workflow
-from curation.concurrency import save_versioned
-from tests.factories import make_evidence, make_gene, make_mechanism, make_reference
+from tests.factories import make_evidence, make_gene, make_mechanism, make_reference, save_versioned
 
 pytestmark = pytest.mark.django_db
 

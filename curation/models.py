@@ -18,6 +18,7 @@ from django.db.models.functions import Lower
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
@@ -114,6 +115,29 @@ class Versioned(models.Model):
         abstract = True
 
 
+class VocabularyQuerySet(models.QuerySet):
+    """Genes, therapies and cancer types."""
+
+    def published(self):
+        """Rows a published mechanism names, or (therapies, cancer types) its published evidence names.
+
+        What readers, the API and data releases may list: a term only drafts use
+        would tell readers what is being curated.
+        """
+        published = Mechanism.objects.published()
+        named = models.Exists(
+            self.model.mechanisms.through.objects.filter(
+                **{f"{self.model._meta.model_name}_id": models.OuterRef("pk"), "mechanism__in": published}
+            )
+        )
+        if self.model is Gene:
+            return self.filter(named)
+        in_evidence = models.Exists(
+            Evidence.objects.published().filter(**{self.model.evidence.field.name: models.OuterRef("pk")})
+        )
+        return self.filter(named | in_evidence)
+
+
 class Gene(Versioned):
     symbol = models.CharField(
         max_length=32,
@@ -130,6 +154,7 @@ class Gene(Versioned):
     )
     ncbi_gene_id = models.PositiveIntegerField("NCBI Gene id", null=True, blank=True)
     history = HistoricalRecords()
+    objects = VocabularyQuerySet.as_manager()
 
     class Meta:
         ordering = ["symbol"]
@@ -156,6 +181,7 @@ class Therapy(Versioned):
         validators=[RegexValidator(r"^C\d+$", "NCIt codes look like C12345.")],
     )
     history = HistoricalRecords()
+    objects = VocabularyQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -178,6 +204,7 @@ class CancerType(Versioned):
         "NCIt code", max_length=16, blank=True, validators=[RegexValidator(r"^C\d+$", "NCIt codes look like C12345.")]
     )
     history = HistoricalRecords()
+    objects = VocabularyQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -341,6 +368,11 @@ class Flag(NamedTuple):
     label: str
     notice: str  # the heading of the warning on the paper's page
 
+    @property
+    def code(self) -> str:
+        """How the API and data releases name the flag: retracted, expression-of-concern, erratum."""
+        return slugify(self.label)
+
 
 # Most serious first: pages that name one flag name the first that applies.
 REFERENCE_FLAGS = (
@@ -384,6 +416,10 @@ class ReferenceQuerySet(models.QuerySet):
         """References PubMed could not deliver: the fetch failed, PubMed does not know the PMID, or
         the last attempt left an error (a verified reference keeps its data while its refresh fails)."""
         return self.filter(Q(metadata_state__in=[MetadataState.FAILED, MetadataState.NOT_FOUND]) | ~Q(last_error=""))
+
+    def published(self):
+        """Papers the evidence of a published mechanism cites: what readers, the API and releases may list."""
+        return self.filter(models.Exists(Evidence.objects.published().filter(reference=models.OuterRef("pk"))))
 
     def flagged(self):
         """Retracted papers and those with an erratum or an expression of concern."""
@@ -468,6 +504,12 @@ class Reference(Versioned):
         return [flag for flag in REFERENCE_FLAGS if getattr(self, flag.field)]
 
 
+class EvidenceQuerySet(models.QuerySet):
+    def published(self):
+        """Evidence of published mechanisms; a pending revision's evidence belongs to the revision's row."""
+        return self.filter(mechanism__in=Mechanism.objects.published())
+
+
 class Evidence(Versioned):
     mechanism = models.ForeignKey(Mechanism, on_delete=models.CASCADE, related_name="evidence")
     reference = models.ForeignKey(
@@ -499,6 +541,7 @@ class Evidence(Versioned):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     history = HistoricalRecords()
+    objects = EvidenceQuerySet.as_manager()
 
     class Meta:
         ordering = ["mechanism", "reference__pub_year", "pk"]
@@ -674,3 +717,51 @@ class CitationUpdate(models.Model):
 
     def __str__(self):
         return f"Update for PMID {self.reference.pmid}"
+
+
+class DataRelease(models.Model):
+    """One versioned, dated copy of the published atlas, written by `curation.releases.export_release`.
+
+    The files live in a directory of their own under `settings.DATA_RELEASES_DIR`;
+    this row lists them (the downloads page serves only files named here) and
+    keeps the changelog's summary. The number is given when the build succeeds,
+    so numbers have no gaps and only one release is built at a time.
+    """
+
+    class State(models.TextChoices):
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    number = models.PositiveIntegerField(null=True, blank=True, unique=True, editable=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.BUILDING)
+    directory = models.CharField(max_length=120, blank=True, help_text="Folder under DATA_RELEASES_DIR.")
+    files = models.JSONField(default=list, blank=True, help_text="[{name, bytes, sha256}] of the files written.")
+    counts = models.JSONField(default=dict, blank=True, help_text="Items per resource.")
+    changes = models.JSONField(
+        default=dict, blank=True, help_text="The changelog's summary (changelog.json has it all)."
+    )
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-number", "-created_at"]
+        permissions = [("make_release", "Can make a data release now")]
+        constraints = [
+            models.UniqueConstraint(fields=["state"], condition=Q(state="building"), name="data_release_one_building"),
+            models.CheckConstraint(
+                condition=Q(state="ready", number__isnull=False) | ~Q(state="ready"), name="data_release_ready_numbered"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Release {self.number}" if self.number else f"Release being built ({self.get_state_display()})"
+
+    @property
+    def file_names(self) -> list[str]:
+        return [entry["name"] for entry in self.files]

@@ -70,3 +70,20 @@ def env_secret(name: str, *, required: bool, dev_default: str) -> str:
     if required:
         raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG is off")
     return dev_default
+
+
+_RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate written as REQUESTS/PERIOD (e.g. 600/minute), as Django REST framework's throttles read it."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    count, _, period = raw.strip().partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name} must be REQUESTS/PERIOD with a whole number of requests and a period of "
+            f"{', '.join(_RATE_PERIODS)} (e.g. 600/minute); got {raw!r}"
+        )
+    return f"{int(count)}/{period}"

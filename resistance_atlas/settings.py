@@ -8,9 +8,10 @@ and a real database. See README.md for every variable.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from resistance_atlas.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from resistance_atlas.env import env_bool, env_float, env_int, env_list, env_rate, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # runtime files of the embedded mode: SQLite DBs, locks, beat schedule
@@ -32,6 +33,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "simple_history",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served as our own static files
     "curation",
 ]
 
@@ -144,6 +149,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "curation.tasks.refresh_stale_references",
         "schedule": 24 * 60 * 60,
     },
+    "export-release-monthly": {
+        "task": "curation.tasks.export_release",
+        "schedule": crontab(day_of_month="1", hour="3", minute="0"),
+    },
 }
 
 # --- NCBI E-utilities ----------------------------------------------------------
@@ -166,3 +175,48 @@ NCBI_RATE_LIMITER_URL = env_str("NCBI_RATE_LIMITER_URL", "") or None
 
 # Curation rule: evidence older than this many years flags a mechanism on the dashboard.
 EVIDENCE_STALE_YEARS = env_int("EVIDENCE_STALE_YEARS", 5, minimum=1)
+
+# --- Read API (/api/) and data releases -------------------------------------------
+# Anonymous and read-only: no authentication is read (so no session or CSRF token is
+# ever part of an API response, which is gzipped), and JSON is the only renderer.
+API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/minute")
+API_MAX_PAGE_SIZE = 1000
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": ["curation.api.throttling.AnonymousReaderThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_RATE},
+    "DEFAULT_SCHEMA_CLASS": "curation.api.schema.AtlasAutoSchema",
+    # The client address is REMOTE_ADDR, or the last proxy's X-Forwarded-For entry behind our own
+    # proxy; otherwise a client could name any address in X-Forwarded-For and never be throttled.
+    "NUM_PROXIES": 1 if SECURE_PROXY_SSL_HEADER else 0,
+}
+# Throttle counters: in this process's memory unless API_THROTTLE_CACHE_URL names a Redis
+# shared by every web process (set it whenever gunicorn runs more than one worker).
+_THROTTLE_CACHE_URL = env_str("API_THROTTLE_CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api-throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _THROTTLE_CACHE_URL}
+        if _THROTTLE_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
+    ),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Resistance Atlas API",
+    "DESCRIPTION": "Read-only access to the published atlas: mechanisms of immunotherapy resistance, the "
+    "evidence for them and the papers it cites. No token is needed. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Where `export_release` writes releases (one folder each); the downloads page serves them from here.
+DATA_RELEASES_DIR = Path(env_str("DATA_RELEASES_DIR", "") or VAR_DIR / "releases")
+# The site's public address (https://atlas.example.org); when set, a release's citation links its downloads page.
+ATLAS_PUBLIC_URL = env_str("ATLAS_PUBLIC_URL", "")

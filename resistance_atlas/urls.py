@@ -7,5 +7,6 @@ admin.site.index_title = "Curation"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("curation.api.urls")),
     path("", include("curation.urls")),
 ]

@@ -152,3 +152,82 @@ def erin(django_user_model):
     user = django_user_model.objects.create_user(username="erin", password="x", is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_citationupdate", "view_reference"]))
     return user
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_throttle():
+    """Every test starts with no API requests counted against its client address."""
+    from django.core.cache import caches
+
+    caches["api-throttle"].clear()
+
+
+@pytest.fixture
+def published_atlas(db):
+    """A small atlas for the API and releases: published entries in a tree, and unpublished work beside them.
+
+    Published: antigen (root) > b2m-loss, and ifng-loss, with evidence. Not published: a draft (with its
+    own gene and paper), a pending revision of antigen (with its own paper) and a retired mechanism.
+    """
+    from types import SimpleNamespace
+
+    from curation.models import Category, Direction, EvidenceLevel, Status
+    from tests.factories import (
+        make_cancer_type,
+        make_evidence,
+        make_gene,
+        make_mechanism,
+        make_reference,
+        make_therapy,
+    )
+
+    b2m = make_gene("B2M", name="beta-2-microglobulin", hgnc_id="HGNC:914", ncbi_gene_id=567)
+    jak1 = make_gene("JAK1", name="Janus kinase 1")
+    draft_gene = make_gene("DRAFTONLY1", name="named by a draft only")
+    pembro = make_therapy("Pembrolizumab", slug="pembrolizumab")
+    ipi = make_therapy("Ipilimumab", slug="ipilimumab")
+    melanoma = make_cancer_type("Melanoma", slug="melanoma", doid="DOID:1909")
+    published = {"status": Status.PUBLISHED}
+    antigen = make_mechanism(
+        "Antigen presentation defects", slug="antigen-presentation", genes=[b2m], therapies=[pembro],
+        acquired_resistance=True, **published,
+    )  # fmt: skip
+    b2m_loss = make_mechanism(
+        "Loss of beta-2-microglobulin", slug="b2m-loss", parent=antigen, genes=[b2m], therapies=[pembro],
+        cancer_types=[melanoma], acquired_resistance=True, **published,
+    )  # fmt: skip
+    ifng = make_mechanism(
+        "Interferon-gamma pathway loss", slug="ifng-loss", genes=[jak1], therapies=[ipi],
+        primary_resistance=True, **published,
+    )  # fmt: skip
+    tregs = make_mechanism("Regulatory T cells", slug="tregs", category=Category.TUMOR_EXTRINSIC, **published)
+    draft = make_mechanism("Draft idea", slug="draft-idea", genes=[draft_gene])
+    revision = make_mechanism("Antigen presentation defects (edit)", revision_of=antigen, genes=[draft_gene])
+    retired = make_mechanism("Retired idea", slug="retired-idea", status=Status.RETIRED)
+
+    zaretsky = make_reference(27433843, title="Mutations Associated with <i>Acquired</i> Resistance.", pub_year=2016)
+    retracted = make_reference(
+        30000001, pub_year=2019, is_retracted=True,
+        corrections=[{"type": "RetractionIn", "pmid": "31000001", "source": "J Test Immunol. 2020"}],
+    )  # fmt: skip
+    gao = make_reference(27667683, pub_year=2016, has_erratum=True)
+    draft_paper = make_reference(30000002)
+    revision_paper = make_reference(30000003)
+    retired_paper = make_reference(30000004)
+    evidence = [
+        make_evidence(b2m_loss, zaretsky, level=EvidenceLevel.CLINICAL_COHORT, therapy=pembro, cancer_type=melanoma,
+                      phenotype="acquired", statement="B2M truncation at relapse."),
+        make_evidence(b2m_loss, retracted, direction=Direction.REFUTES, statement="No B2M loss in this cohort."),
+        make_evidence(antigen, zaretsky, statement="Antigen presentation is lost at relapse."),
+        make_evidence(ifng, gao, therapy=ipi, phenotype="primary", statement="IFN-gamma pathway genes lost."),
+        make_evidence(ifng, zaretsky, statement="JAK1 loss-of-function at relapse."),
+    ]  # fmt: skip
+    make_evidence(draft, draft_paper)
+    make_evidence(revision, revision_paper)
+    make_evidence(retired, retired_paper)
+    return SimpleNamespace(
+        genes=[b2m, jak1], draft_gene=draft_gene, therapies=[pembro, ipi], melanoma=melanoma,
+        mechanisms=[antigen, b2m_loss, ifng, tregs], antigen=antigen, b2m_loss=b2m_loss, ifng=ifng, draft=draft,
+        revision=revision, retired=retired, references=[zaretsky, retracted, gao], retracted=retracted,
+        unpublished_references=[draft_paper, revision_paper, retired_paper], evidence=evidence,
+    )  # fmt: skip

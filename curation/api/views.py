@@ -16,7 +16,8 @@ from django.views.decorators.http import require_safe
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.decorators import api_view as api_view_decorator
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
@@ -27,7 +28,7 @@ from curation.models import Mechanism, Status
 from curation.search import search_mechanisms
 from curation.serializers import RESOURCES, MechanismSerializer
 
-__all__ = ["LIST_VIEWS", "DETAIL_VIEWS", "SearchView", "docs"]
+__all__ = ["DETAIL_VIEWS", "LIST_VIEWS", "SearchView", "docs", "not_found"]
 
 
 class Gone(APIException):
@@ -197,6 +198,13 @@ def _page_number(request) -> tuple[int, int]:
 
 def _page_link(request, page: int) -> str:
     return replace_query_param(request.build_absolute_uri(), "page", page)
+
+
+@extend_schema(exclude=True)
+@api_view_decorator(["GET", "HEAD"])
+def not_found(request, *args, **kwargs):
+    """No API resource has this address (404 in JSON, with the throttle applied like everywhere else)."""
+    raise NotFound("No API resource has this address; see /api/docs/.")
 
 
 @require_safe

@@ -12,6 +12,7 @@ ADMIN = "Admin"
 IMPORT_REFERENCES = "curation.import_references"
 VERIFY_REFERENCE = "curation.verify_reference"
 REFRESH_REFERENCES = "curation.refresh_references"
+MAKE_RELEASE = "curation.make_release"
 
 _EDITABLE = ["mechanism", "evidence", "reference", "gene", "therapy", "cancertype"]
 
@@ -38,22 +39,30 @@ ADMIN_PERMISSIONS = [
     "curation.delete_cancertype",
     "curation.add_refreshrun",
     "curation.change_refreshrun",
+    MAKE_RELEASE,
+    "curation.view_datarelease",
     *(f"auth.{action}_{model}" for model in ("user", "group") for action in ("add", "change", "delete", "view")),
 ]
 
 ROLE_PERMISSIONS = {CURATOR: CURATOR_PERMISSIONS, REVIEWER: REVIEWER_PERMISSIONS, ADMIN: ADMIN_PERMISSIONS}
 
 
-def sync_role_groups(group_model, permission_model):
+def sync_role_groups(group_model, permission_model, *, skip_missing=False):
     """Create the three groups and give each exactly its permissions.
 
     Takes the models as arguments so that the data migration can pass its
-    historical models and tests the real ones. The permissions must exist.
+    historical models and tests the real ones. The permissions must exist,
+    unless `skip_missing`: a migration runs before the models that later
+    migrations add (and their permissions) exist; each such migration syncs again.
     """
     for role, dotted_names in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
         wanted = []
         for dotted in dotted_names:
             app_label, codename = dotted.split(".")
-            wanted.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
+            found = permission_model.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if found is None and not skip_missing:
+                raise permission_model.DoesNotExist(f"No permission {dotted}")
+            if found is not None:
+                wanted.append(found)
         group.permissions.set(wanted)

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 REFRESH_BATCH = "curation.tasks.refresh_batch"
 MATCH_IMPORT_CITATIONS = "curation.tasks.match_import_citations"
 REFRESH_STALE_REFERENCES = "curation.tasks.refresh_stale_references"
+EXPORT_RELEASE = "curation.tasks.export_release"
 
 
 def send(name: str, *args, on_error: Callable[[Exception], None] | None = None) -> None:

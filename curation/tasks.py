@@ -17,8 +17,9 @@ from contextlib import contextmanager
 
 from celery import shared_task
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
-from curation import importing, refresh, task_queue
+from curation import importing, refresh, releases, task_queue
 from curation.pubmed import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -93,3 +94,17 @@ def match_import_citations(self, import_id: int) -> str:
     with _last_attempt_recorded(self, lambda reason: importing.fail_matching(import_id, reason)):
         outcome = importing.match_import(import_id)
     return outcome
+
+
+@shared_task(name=task_queue.EXPORT_RELEASE)
+def export_release(requested_by_id: int | None = None) -> int | None:
+    """Celery beat, monthly, and the admin's "Make a release now": write a data release; returns its number.
+
+    Returns None when another release is being built (that build's release is the one asked for).
+    """
+    by = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
+    try:
+        return releases.export_release(by=by).number
+    except releases.ReleaseInProgress:
+        logger.info("data release: another build is running")
+        return None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from curation import cite_views, dashboard, views
+from curation import cite_views, dashboard, release_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,4 +24,6 @@ urlpatterns = [
     path("references/<int:pmid>/cite.<str:fmt>", cite_views.reference_export, name="reference-export"),
     path("genes/<str:symbol>/", views.gene_detail, name="gene-detail"),
     path("curation/dashboard/", dashboard.dashboard, name="curation-dashboard"),
+    path("downloads/", release_views.downloads, name="downloads"),
+    path("downloads/<int:number>/<str:name>", release_views.release_file, name="release-file"),
 ]

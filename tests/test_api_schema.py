@@ -8,6 +8,8 @@ hypothesis's `@given` here; a few dozen examples per operation and mode keep it 
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -27,7 +29,14 @@ CHECKS = [status_code_conformance, content_type_conformance, response_schema_con
 @pytest.fixture
 def api_schema(published_atlas, settings):
     settings.API_THROTTLE_RATE = "1000000/minute"
-    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+    # As Django's test client does: a request's end must not close the test's database connection.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 def _operations(schema):

@@ -29,6 +29,7 @@ from django.urls import get_resolver, reverse
 from curation import roles, workflow
 from curation.models import (
     CitationUpdate,
+    DataRelease,
     Mechanism,
     MetadataState,
     Reference,
@@ -75,6 +76,7 @@ class World:
     run: RefreshRun
     reference_import: ReferenceImport
     objs: dict = field(default_factory=dict)
+    release: DataRelease | None = None
 
 
 @pytest.fixture
@@ -96,7 +98,7 @@ def world(carol, bob):
     update = CitationUpdate.objects.create(reference=cited, diff={"pages": {"old": "1-9", "new": "1-10"}})
     run = RefreshRun.objects.create(scope=RefreshRun.Scope.STALE)
     reference_import = ReferenceImport.objects.create(state=ReferenceImport.State.READY, entries=[])
-    return World(
+    world = World(
         gene,
         therapy,
         cancer_type,
@@ -111,6 +113,8 @@ def world(carol, bob):
         run,
         reference_import,
     )
+    world.release = DataRelease.objects.create(number=1, state=DataRelease.State.READY, directory="none")
+    return world
 
 
 @dataclass
@@ -362,6 +366,20 @@ MATRIX = [
     Row("citation update: reject PubMed's changes", "POST", admin("curation_citationupdate_change", "update"),
         expect(SIGN_IN, 403, 302, 302, 302), data=lambda w: {"decision": "reject"},
         done=lambda w: CitationUpdate.objects.get(pk=w.update.pk).decision == CitationUpdate.Decision.REJECTED),
+
+    # --- the read API and data releases ------------------------------------------------------------------
+    Row("API: published mechanisms", "GET", lambda w: "/api/mechanisms/", EVERYONE_200),
+    Row("API: a draft is not there, even for staff", "GET", lambda w: f"/api/mechanisms/{w.draft.slug}/",
+        expect(404, 404, 404, 404, 404)),
+    Row("API docs page", "GET", lambda w: "/api/docs/", EVERYONE_200),
+    Row("downloads page", "GET", lambda w: "/downloads/", EVERYONE_200),
+    Row("data release list", "GET", changelist("datarelease"), ADMIN_ONLY),
+    Row("data release page", "GET", admin("curation_datarelease_change", "release"), ADMIN_ONLY),
+    Row("data release history", "GET", admin("curation_datarelease_history", "release"), ADMIN_ONLY),
+    Row("data release: no add form", "GET", admin("curation_datarelease_add"), expect(SIGN_IN, 403, 403, 403, 403)),
+    Row("data release: delete page", "GET", admin("curation_datarelease_delete", "release"),
+        expect(SIGN_IN, 403, 403, 403, 403)),
+    Row("make a data release now", "POST", admin("curation_datarelease_make"), expect(SIGN_IN, 403, 403, 403, 302)),
 ]
 # fmt: on
 

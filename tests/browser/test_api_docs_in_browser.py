@@ -34,7 +34,8 @@ def test_a_reader_browses_the_api_docs_and_tries_an_operation(live_server, new_p
     page.click("text=Try it out")
     page.fill("input[placeholder='symbol']", "B2M")
     page.click("text=Execute")
-    page.wait_for_selector(".responses-wrapper .response-col_status >> text=200")
-    assert "beta-2-microglobulin" in page.locator(".responses-wrapper").inner_text()
+    # The live answer's table, not the documented responses below it.
+    page.wait_for_selector(".live-responses-table .response-col_status >> text=200")
+    assert "beta-2-microglobulin" in page.locator(".live-responses-table").inner_text()
     screenshot(page, "api-docs")
     assert violations == []

@@ -59,6 +59,10 @@ def test_api_answers_every_generated_request_as_its_schema_says(api_schema, mode
             assert response.status_code < 500
             seen.add(response.status_code)
 
+        if mode == GenerationMode.NEGATIVE and operation.path.endswith(("{slug}/", "{symbol}/")):
+            # A free-text path id is the only parameter: no request breaks the schema (hypothesis
+            # would search at length before saying so). Their positive cases include odd strings.
+            continue
         try:
             answers_as_documented()
         except Unsatisfiable:

@@ -25,6 +25,7 @@ from rest_framework import serializers
 from curation.citations.identifiers import doi_url, gene_ids, is_doi, pmc_url, reference_ids
 from curation.citations.nlm import format_citation
 from curation.models import (
+    REFERENCE_FLAGS,
     CancerType,
     Evidence,
     Gene,
@@ -161,7 +162,17 @@ class EvidenceSerializer(serializers.ModelSerializer):
 
 
 def _evidence_rows() -> QuerySet:
-    return Evidence.objects.published().select_related("mechanism", "reference", "therapy", "cancer_type")
+    # Only the columns the serializer reads: a paper's stored XML, abstract and metadata lists would
+    # otherwise be loaded (and their JSON decoded) for every claim citing it.
+    return (
+        Evidence.objects.published()
+        .select_related("mechanism", "reference", "therapy", "cancer_type")
+        .only(
+            *(f.name for f in Evidence._meta.concrete_fields if f.name in EvidenceSerializer.Meta.fields),
+            "mechanism__slug", "therapy__slug", "cancer_type__slug", "reference__pmid", "reference__pub_year",
+            *(f"reference__{flag.field}" for flag in REFERENCE_FLAGS),
+        )
+    )  # fmt: skip
 
 
 class AuthorSerializer(serializers.Serializer):

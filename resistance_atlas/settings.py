@@ -144,6 +144,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "curation.tasks.refresh_stale_references",
         "schedule": 24 * 60 * 60,
     },
+    "run-due-saved-searches-hourly": {
+        "task": "curation.tasks.run_due_searches",
+        "schedule": 60 * 60,
+    },
 }
 
 # --- NCBI E-utilities ----------------------------------------------------------
@@ -166,3 +170,13 @@ NCBI_RATE_LIMITER_URL = env_str("NCBI_RATE_LIMITER_URL", "") or None
 
 # Curation rule: evidence older than this many years flags a mechanism on the dashboard.
 EVIDENCE_STALE_YEARS = env_int("EVIDENCE_STALE_YEARS", 5, minimum=1)
+
+# --- Literature triage (saved PubMed searches feeding the curation queue) --------
+# The first run of a saved search (and the first after its query changes) looks back this far.
+TRIAGE_FIRST_LOOKBACK_DAYS = env_int("TRIAGE_FIRST_LOOKBACK_DAYS", 730, minimum=1)
+# A run whose window holds more PMIDs than this ends with that reason and adds nothing: narrow the query.
+TRIAGE_MAX_HITS_PER_RUN = env_int("TRIAGE_MAX_HITS_PER_RUN", 20_000, minimum=1)
+# After a failed run, a search is due again this many hours later (NCBI down, a query NCBI rejects).
+TRIAGE_RETRY_AFTER_HOURS = env_int("TRIAGE_RETRY_AFTER_HOURS", 6, minimum=1)
+# Papers one signed-in reader may suggest per day.
+TRIAGE_SUGGESTIONS_PER_DAY = env_int("TRIAGE_SUGGESTIONS_PER_DAY", 10, minimum=1)

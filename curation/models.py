@@ -785,6 +785,7 @@ class SearchRun(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    query = models.CharField(max_length=2000, help_text="The query as it was run.")
     window_start = models.DateField(help_text="First entry date searched (inclusive).")
     window_end = models.DateField(help_text="Last entry date searched (inclusive).")
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
@@ -1096,6 +1097,7 @@ class Suggestion(models.Model):
         PENDING = "pending", "Being looked up"
         QUEUED = "queued", "In the curators' queue"
         IN_ATLAS = "in-atlas", "Already in the atlas"
+        DECIDED = "decided", "Curators have already decided on it"
         NOT_FOUND = "not-found", "Not found in PubMed"
         AMBIGUOUS = "ambiguous", "Matches several papers"
         FAILED = "failed", "Lookup failed"

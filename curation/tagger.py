@@ -19,8 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from django.utils.html import escape
+from html import escape
 
 __all__ = ["GENE", "MECHANISM", "THERAPY", "Match", "Tagger", "Term", "gene_terms"]
 

@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 REFRESH_BATCH = "curation.tasks.refresh_batch"
 MATCH_IMPORT_CITATIONS = "curation.tasks.match_import_citations"
 REFRESH_STALE_REFERENCES = "curation.tasks.refresh_stale_references"
+# Literature triage.
+RUN_DUE_SEARCHES = "curation.tasks.run_due_searches"
+RUN_SEARCH = "curation.tasks.run_search"
+FETCH_SEARCH_BATCH = "curation.tasks.fetch_search_batch"
+PREVIEW_SEARCH = "curation.tasks.preview_search"
+PROCESS_SUGGESTION = "curation.tasks.process_suggestion"
 
 
 def send(name: str, *args, on_error: Callable[[Exception], None] | None = None) -> None:

@@ -270,7 +270,9 @@ def _require(by) -> None:
 
 def _locked(candidate: Candidate, expected_version: int | None, by) -> Candidate:
     """The candidate's row, locked and claimed at `expected_version`; refused if decided or changed meanwhile."""
-    locked = Candidate.objects.select_for_update().filter(pk=candidate.pk).select_related("decided_by").first()
+    locked = (
+        Candidate.objects.select_for_update(of=("self",)).filter(pk=candidate.pk).select_related("decided_by").first()
+    )
     if locked is None:
         raise TriageError(f"PMID {candidate.pmid} is no longer in the queue.")
     if locked.state != Candidate.State.QUEUED:

@@ -90,8 +90,9 @@ def next_window(search: SavedSearch, *, today: date) -> tuple[date, date] | None
     return (start, end) if start <= end else None
 
 
-def is_due(search: SavedSearch, *, now: datetime) -> bool:
+def is_due(search: SavedSearch, *, now: datetime | None = None) -> bool:
     """Whether beat should run `search` now: active, idle, a full period of new days, no recent failure."""
+    now = now or timezone.now()
     if not search.active or search.runs.filter(state__in=SearchRun.ACTIVE_STATES).exists():
         return False
     window = next_window(search, today=ncbi_today(now))

@@ -34,11 +34,11 @@ def test_a_curator_walks_the_queue_filters_reads_accepts_and_rejects(live_server
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 2
 
-    # Read a paper: its abstract names B2M, highlighted as a gene.
+    # Read a paper: its abstract names the mechanism "loss of B2M", highlighted (the longest term wins).
     page.click(f"text=PMID {keep.pmid} >> xpath=ancestor::div[@class='candidate']//a[@class='candidate-title']")
     page.wait_for_selector("#candidate-abstract")
-    marks = page.locator("#candidate-abstract mark.term-gene")
-    assert marks.count() >= 1 and marks.first.inner_text() == "B2M"
+    mark = page.locator("#candidate-abstract mark.term-mechanism").first
+    assert mark.inner_text() == "loss of B2M" and mark.get_attribute("title") == "mechanism Loss of B2M"
     assert "Loss of B2M" in page.inner_text("#accept-mechanism")
     screenshot(page, "8-literature-queue-paper")
 

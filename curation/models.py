@@ -1024,7 +1024,7 @@ class Candidate(Versioned):
 
     @property
     def pubmed_url(self):
-        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        return pubmed_url(self.pmid)
 
     @property
     def abstract(self) -> list[dict]:

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format benchmark fake-eutils clean
+.PHONY: install run test lint format benchmark benchmark-triage fake-eutils clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ format: install
 
 benchmark: install
 	$(BIN)/python scripts/benchmark_refresh.py
+
+## One saved-search run: esearch + efetch of 10,000 new PMIDs on real workers (docs/triage.md). Not in `make test`.
+benchmark-triage: install
+	$(BIN)/python scripts/benchmark_triage.py
 
 fake-eutils: install
 	$(BIN)/python -m tests.fake_eutils --port 8765

@@ -2,7 +2,7 @@
 
 One page for signed-in staff with `curation.view_mechanism`: my drafts, work
 waiting for my review, references and citation updates to check, PubMed fetches
-that failed or found nothing, mechanisms
+that failed or found nothing, the literature queue per mechanism, mechanisms
 citing retracted or corrected papers, and published mechanisms whose newest
 evidence is older than `settings.EVIDENCE_STALE_YEARS`. Each section is one
 query (plus one prefetch), whatever the amount of data; long lists are cut at
@@ -17,7 +17,8 @@ from django.db.models import F, Max, Prefetch, Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from curation.models import CitationUpdate, Evidence, Mechanism, Reference, Status
+from curation import candidates
+from curation.models import Candidate, CitationUpdate, Evidence, Mechanism, Reference, Status
 
 SECTION_LIMIT = 50
 
@@ -80,12 +81,27 @@ def dashboard(request):
             .select_related("submitted_by", "revision_of")
             .order_by("submitted_at")
         )
+    literature = _literature(user) if user.has_perm("curation.view_candidate") else None
     context = {
         **admin.site.each_context(request),
         "title": "Curator dashboard",
+        "literature": literature,
         "sections": sections,
         "stale_years": settings.EVIDENCE_STALE_YEARS,
         "stale_before": stale_before,
         "is_reviewer": "to_review" in sections,
     }
     return TemplateResponse(request, "curation/dashboard.html", context)
+
+
+def _literature(user) -> dict:
+    """The literature queue in numbers: papers waiting, those assigned to me, and per mechanism (most first)."""
+    waiting = Candidate.objects.waiting()
+    per_mechanism = candidates.waiting_counts()
+    top = sorted(per_mechanism.items(), key=lambda item: -item[1])[:SECTION_LIMIT]
+    names = dict(Mechanism.objects.filter(pk__in=[pk for pk, _ in top]).values_list("pk", "name"))
+    return {
+        "waiting": waiting.count(),
+        "mine": waiting.filter(assigned_to=user).count(),
+        "mechanisms": [(pk, names.get(pk, "?"), n) for pk, n in top],
+    }

@@ -765,3 +765,446 @@ class DataRelease(models.Model):
     @property
     def file_names(self) -> list[str]:
         return [entry["name"] for entry in self.files]
+
+
+# ---------------------------------------------------------------------------
+# Literature triage: saved PubMed searches feed a queue of candidate papers
+# ---------------------------------------------------------------------------
+class GeneAlias(models.Model):
+    """Another name a gene goes by in the literature (PD-L1 for CD274); the triage tagger highlights it."""
+
+    gene = models.ForeignKey(Gene, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(
+        max_length=64,
+        validators=[RegexValidator(r"^\S(.*\S)?$", "An alias has no leading or trailing spaces.")],
+        help_text="As papers write it, case included (PD-L1, B7-H1). Matched case-sensitively as a whole word.",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["gene", "alias"]
+        verbose_name_plural = "gene aliases"
+        constraints = [models.UniqueConstraint(fields=["gene", "alias"], name="gene_alias_once_per_gene")]
+
+    def __str__(self):
+        return f"{self.alias} ({self.gene})"
+
+
+class SavedSearch(Versioned):
+    """A PubMed query a curator saved; beat runs it on its schedule over the entry dates not yet covered."""
+
+    class Schedule(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+
+    name = models.CharField(max_length=120, unique=True)
+    query = models.CharField(
+        max_length=2000,
+        help_text='PubMed\'s own syntax, e.g. (JAK1 OR JAK2) AND (PD-1 OR "checkpoint") AND resistance. '
+        "Runs add an entry-date window themselves: do not add one here.",
+    )
+    mechanisms = models.ManyToManyField(
+        Mechanism,
+        blank=True,
+        related_name="saved_searches",
+        help_text="Mechanisms this search watches: every paper it finds is suggested for them.",
+    )
+    schedule = models.CharField(max_length=8, choices=Schedule.choices, default=Schedule.WEEKLY)
+    active = models.BooleanField(default=True, help_text="Only active searches run on their schedule.")
+    first_lookback_days = models.PositiveIntegerField(
+        "first run looks back (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(36_500)],
+        help_text="How far back the first run (and the first after the query changes) searches; "
+        "empty means TRIAGE_FIRST_LOOKBACK_DAYS (two years by default).",
+    )
+    # The last entry date (inclusive) a successful run searched; the next run starts the day after.
+    covered_until = models.DateField(null=True, blank=True, editable=False)
+    # What NCBI said about the query the last time it ran it.
+    translation = models.TextField("NCBI's translation", blank=True, editable=False)
+    ncbi_errors = models.JSONField("NCBI's errors", default=list, blank=True, editable=False)
+    ncbi_warnings = models.JSONField("NCBI's warnings", default=list, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(m2m_fields=[mechanisms])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "saved searches"
+        permissions = [("run_savedsearch", "Can run a saved PubMed search now")]
+        constraints = [
+            models.CheckConstraint(condition=Q(schedule__in=["daily", "weekly"]), name="saved_search_schedule_valid"),
+            models.CheckConstraint(condition=~Q(query=""), name="saved_search_query_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def period_days(self) -> int:
+        return 1 if self.schedule == self.Schedule.DAILY else 7
+
+
+class SearchRun(models.Model):
+    """One run of a saved search over an entry-date window, with its progress and outcome.
+
+    Queued, then searching (esearch), then fetching (efetch of the new PMIDs in
+    batches), then finished, or failed with the reason. Candidates are created
+    only when every batch is in, in one transaction, and only then does the
+    search's coverage move on: a failed run leaves its window to the next run.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SEARCHING = "searching", "Searching PubMed"
+        FETCHING = "fetching", "Fetching new papers"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Run now"
+
+    ACTIVE_STATES = ("queued", "searching", "fetching")
+
+    search = models.ForeignKey(SavedSearch, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=8, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    query = models.CharField(max_length=2000, help_text="The query as it was run.")
+    window_start = models.DateField(help_text="First entry date searched (inclusive).")
+    window_end = models.DateField(help_text="Last entry date searched (inclusive).")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    count_found = models.PositiveIntegerField(null=True, blank=True, help_text="PMIDs PubMed found in the window.")
+    esearch_requests = models.PositiveIntegerField(default=0)
+    new_candidates = models.PositiveIntegerField(null=True, blank=True)
+    found_again = models.PositiveIntegerField(null=True, blank=True, help_text="Candidates already in the queue.")
+    already_in_atlas = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # Two runs of one search at once would search the same window twice.
+            models.UniqueConstraint(
+                fields=["search"],
+                condition=Q(state__in=["queued", "searching", "fetching"]),
+                name="search_run_one_active",
+            ),
+            models.CheckConstraint(condition=Q(window_start__lte=models.F("window_end")), name="search_run_window"),
+            models.CheckConstraint(
+                condition=Q(state__in=["queued", "searching", "fetching", "finished", "failed"]),
+                name="search_run_state_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.search} #{self.pk} ({self.window_start:%Y/%m/%d}–{self.window_end:%Y/%m/%d})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    SUMMARY_LABELS = {"fetched": "fetched", "not_found": "not in PubMed", "failed": "failed"}
+
+    def counts(self) -> dict[str, int]:
+        """The new PMIDs' fetch progress in `RefreshRun.counts()`'s shape (total, done, percent and outcomes)."""
+        items = self.items.exclude(outcome=SearchRunItem.Outcome.KNOWN)
+        per_outcome = {
+            outcome.value.replace("-", "_"): models.Count("pk", filter=Q(outcome=outcome))
+            for outcome in SearchRunItem.Outcome
+            if outcome != SearchRunItem.Outcome.KNOWN
+        }
+        counts = items.aggregate(total=models.Count("pk"), **per_outcome)
+        counts["done"] = counts["total"] - counts["queued"]
+        counts["percent"] = round(100 * counts["done"] / counts["total"]) if counts["total"] else 100
+        return counts
+
+    def summary(self, counts: dict | None = None) -> str:
+        counts = self.counts() if counts is None else counts
+        return ", ".join(f"{counts[key]} {label}" for key, label in self.SUMMARY_LABELS.items() if counts.get(key))
+
+
+class SearchRunItem(models.Model):
+    """One PMID a run found: already known, or new and (to be) fetched; fetched records wait here for the end."""
+
+    class Outcome(models.TextChoices):
+        KNOWN = "known", "Already a reference or a candidate"
+        QUEUED = "queued", "Queued for fetching"
+        FETCHED = "fetched", "Fetched"
+        NOT_FOUND = "not-found", "Not in PubMed"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(SearchRun, on_delete=models.CASCADE, related_name="items")
+    pmid = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.QUEUED)
+    # The fetched CitationRecord as JSON, until the run turns it into a candidate (then cleared).
+    record = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "pmid"], name="search_run_item_once")]
+        indexes = [models.Index(fields=["run", "outcome"], name="search_run_item_outcome")]
+
+    def __str__(self):
+        return f"{self.run}: PMID {self.pmid} {self.outcome}"
+
+
+class SearchPreview(models.Model):
+    """A dry run of a query before it is saved: NCBI's count, translation, errors and first titles."""
+
+    class State(models.TextChoices):
+        SEARCHING = "searching", "Searching PubMed"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The form as the curator filled it in: saved as a search from this page once they have seen the preview.
+    draft = models.JSONField(default=dict)
+    search = models.ForeignKey(SavedSearch, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    query = models.CharField(max_length=2000)
+    window_start = models.DateField()
+    window_end = models.DateField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SEARCHING)
+    count = models.PositiveIntegerField(null=True, blank=True)
+    translation = models.TextField(blank=True)
+    ncbi_errors = models.JSONField(default=list, blank=True)
+    ncbi_warnings = models.JSONField(default=list, blank=True)
+    first_papers = models.JSONField(default=list, blank=True, help_text="[{pmid, title, journal, year}]")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Preview #{self.pk}"
+
+
+class RejectReason(models.TextChoices):
+    OFF_TOPIC = "off-topic", "Not about immunotherapy resistance"
+    NO_MECHANISM = "no-mechanism", "No mechanism the atlas covers"
+    NOT_PRIMARY = "not-primary", "Not primary evidence (commentary, erratum, protocol)"
+    DUPLICATE = "duplicate", "Duplicate of a paper already curated"
+    LOW_QUALITY = "low-quality", "Too weak to cite"
+    OTHER = "other", "Other (say why)"
+
+
+class CandidateQuerySet(models.QuerySet):
+    def undecided(self):
+        return self.filter(state=Candidate.State.QUEUED)
+
+    def waiting(self, today=None):
+        """Undecided and not snoozed past today: what a curator should look at now."""
+        today = today or timezone.localdate()
+        return self.undecided().filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=today))
+
+    def snoozed(self, today=None):
+        today = today or timezone.localdate()
+        return self.undecided().filter(snoozed_until__gt=today)
+
+    def by_relevance(self):
+        return self.order_by("-relevance", models.F("pub_year").desc(nulls_last=True), "-pmid")
+
+
+# The relevance of a candidate, as the queue shows and docs/triage.md explains it: weight x count, summed.
+RELEVANCE_WEIGHTS = {
+    "suggestion_count": 5,  # people who suggested the paper
+    "search_count": 3,  # saved searches that found it
+    "gene_count": 2,  # atlas genes named in its title or abstract (symbol or alias)
+    "mechanism_count": 2,  # atlas mechanisms named in its title or abstract
+    "therapy_count": 1,  # atlas therapies named in its title or abstract
+}
+
+
+def _relevance_expression():
+    expression = None
+    for name, weight in RELEVANCE_WEIGHTS.items():
+        term = models.F(name) * weight
+        expression = term if expression is None else expression + term
+    return expression
+
+
+class Candidate(Versioned):
+    """A paper a saved search or a reader brought in, waiting for a curator's decision (one per PMID, ever).
+
+    A rejected candidate stays, so that the paper never comes back; an accepted
+    one points at the reference it became.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    pmid = models.PositiveIntegerField("PMID", unique=True)
+    title = models.TextField(blank=True, help_text="Sanitised HTML, as PubMed gave it.")
+    journal = models.CharField(max_length=255, blank=True)
+    pub_year = models.PositiveSmallIntegerField("year", null=True, blank=True)
+    # The whole fetched CitationRecord: accepting creates the reference from it without asking PubMed again.
+    record = models.JSONField(default=dict, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    # What the dictionary tagger found when the candidate was created: {"genes": [...], ...}.
+    terms = models.JSONField(default=dict, blank=True)
+    search_count = models.PositiveIntegerField(default=0)
+    suggestion_count = models.PositiveIntegerField(default=0)
+    gene_count = models.PositiveIntegerField(default=0)
+    mechanism_count = models.PositiveIntegerField(default=0)
+    therapy_count = models.PositiveIntegerField(default=0)
+    relevance = models.GeneratedField(
+        expression=_relevance_expression(), output_field=models.IntegerField(), db_persist=True
+    )
+    mechanisms = models.ManyToManyField(Mechanism, through="CandidateMechanism", related_name="candidates", blank=True)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    snoozed_until = models.DateField(null=True, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reject_reason = models.CharField(max_length=16, choices=RejectReason.choices, blank=True)
+    reject_note = models.CharField(max_length=500, blank=True)
+    reference = models.ForeignKey(
+        Reference, null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
+    )
+    first_run = models.ForeignKey(SearchRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(excluded_fields=["record", "relevance"])
+    objects = CandidateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-relevance", "-pmid"]
+        permissions = [("triage_candidate", "Can accept, reject, snooze and assign literature candidates")]
+        constraints = [
+            models.CheckConstraint(condition=Q(pmid__gt=0), name="candidate_pmid_positive"),
+            models.CheckConstraint(
+                condition=Q(state__in=["queued", "accepted", "rejected"]), name="candidate_state_valid"
+            ),
+            # One decision: a decided candidate names who decided and when; an undecided one names nobody.
+            models.CheckConstraint(
+                condition=(Q(state="queued") & Q(decided_at__isnull=True))
+                | (~Q(state="queued") & Q(decided_at__isnull=False)),
+                name="candidate_decision_recorded",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="rejected", reject_reason__in=RejectReason.values)
+                | (~Q(state="rejected") & Q(reject_reason="")),
+                name="candidate_reject_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reject_reason="other") | ~Q(reject_note=""), name="candidate_other_reason_explained"
+            ),
+        ]
+
+    def __str__(self):
+        return f"PMID {self.pmid}"
+
+    @property
+    def pubmed_url(self):
+        return pubmed_url(self.pmid)
+
+    @property
+    def abstract(self) -> list[dict]:
+        return list(self.record.get("abstract") or [])
+
+    def relevance_parts(self) -> list[tuple[str, int, int]]:
+        """(what, weight, count) for every term of the relevance formula, in the formula's order."""
+        return [(name, weight, getattr(self, name)) for name, weight in RELEVANCE_WEIGHTS.items()]
+
+
+class CandidateSource(models.Model):
+    """Who brought a candidate in: a saved search (each run that found it again moves `last_found_at`) or a person."""
+
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="sources")
+    search = models.ForeignKey(SavedSearch, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    suggested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    run = models.ForeignKey(SearchRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_found_at = models.DateTimeField(default=timezone.now)
+    last_found_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["first_found_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(search__isnull=False) & Q(suggested_by__isnull=True))
+                | (Q(search__isnull=True) & Q(suggested_by__isnull=False)),
+                name="candidate_source_one_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["candidate", "search"], condition=Q(search__isnull=False), name="candidate_source_search_once"
+            ),
+            models.UniqueConstraint(
+                fields=["candidate", "suggested_by"],
+                condition=Q(suggested_by__isnull=False),
+                name="candidate_source_person_once",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.candidate} via {self.search or self.suggested_by}"
+
+
+class CandidateMechanism(models.Model):
+    """A mechanism a candidate may be evidence for, and why it is suggested."""
+
+    class Via(models.TextChoices):
+        SEARCH = "search", "Watched by a saved search that found it"
+        TAGGER = "tagger", "Its name or genes appear in the paper"
+        PERSON = "person", "Suggested on its page"
+
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="mechanism_links")
+    mechanism = models.ForeignKey(Mechanism, on_delete=models.CASCADE, related_name="candidate_links")
+    via = models.CharField(max_length=8, choices=Via.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["candidate", "mechanism"], name="candidate_mechanism_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.candidate} → {self.mechanism}"
+
+
+class Suggestion(models.Model):
+    """A paper a signed-in reader suggested on a mechanism's page: a PMID, or a citation ECitMatch resolves."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Being looked up"
+        QUEUED = "queued", "In the curators' queue"
+        IN_ATLAS = "in-atlas", "Already in the atlas"
+        DECIDED = "decided", "Curators have already decided on it"
+        NOT_FOUND = "not-found", "Not found in PubMed"
+        AMBIGUOUS = "ambiguous", "Matches several papers"
+        FAILED = "failed", "Lookup failed"
+
+    suggested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    mechanism = models.ForeignKey(Mechanism, on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=2000, help_text="What the reader typed.")
+    pmid = models.PositiveIntegerField(null=True, blank=True)
+    citation = models.JSONField(null=True, blank=True, help_text="The parsed citation, for ECitMatch.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    detail = models.CharField(max_length=500, blank=True)
+    candidate = models.ForeignKey(Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Suggestion #{self.pk} by {self.suggested_by_id}"

@@ -39,6 +39,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal, TypeVar
 from urllib.error import HTTPError, URLError
 
@@ -49,6 +50,7 @@ from django.conf import settings
 from curation import ratelimit
 from curation.paste import CitationQuery
 from curation.pubmed_records import CitationRecord, RecordParseError, parse_efetch
+from curation.search_records import ESEARCH_MAX_IDS, SearchPage, SearchParseError, parse_esearch
 
 __all__ = [
     "TRANSIENT_ERRORS",
@@ -58,8 +60,11 @@ __all__ = [
     "PubMedError",
     "PubMedRateLimited",
     "PubMedUnavailable",
+    "SearchPage",
     "fetch_batch",
+    "fetch_from_history",
     "match_citations",
+    "search",
 ]
 
 logger = logging.getLogger(__name__)
@@ -470,3 +475,93 @@ def _citation_match(key: str, code: str | None) -> CitationMatch:
         listed = [] if "citation" in code.lower() else [int(p) for p in re.findall(r"\d+", code)]
         return CitationMatch(key, "ambiguous", None, listed, code)
     return CitationMatch(key, "not_found", None, [], code)
+
+
+# ---------------------------------------------------------------------------
+# ESearch, and EFetch from the history server
+# ---------------------------------------------------------------------------
+# Backend trouble NCBI reports inside a 200 answer (<ERROR>Search Backend failed: ...</ERROR>): worth a retry.
+_TRANSIENT_SEARCH_ERROR = re.compile(rb"<ERROR>\s*Search Backend failed", re.IGNORECASE)
+
+
+def search(
+    term: str,
+    *,
+    mindate: date | None = None,
+    maxdate: date | None = None,
+    retmax: int = ESEARCH_MAX_IDS,
+    retstart: int = 0,
+    webenv: str = "",
+) -> SearchPage:
+    """One ESearch of PubMed with ``usehistory=y`` (plus retries), optionally within an entry-date window.
+
+    ``mindate``/``maxdate`` (inclusive, both or neither) restrict the Entrez
+    date (``datetype=edat``), the date a record entered PubMed. ``webenv``
+    appends the result to an existing history-server environment. PubMed
+    hands out at most ``ESEARCH_MAX_IDS`` IDs per result, so a caller that
+    needs every PMID of a larger result splits the window. A query NCBI only
+    partly understands is not an error: its ErrorList and WarningList come
+    back in the page. Raises ``PubMedUnavailable``, ``PubMedRateLimited`` or
+    ``PubMedBadResponse`` (an ``<ERROR>`` answer, e.g. an empty query).
+    """
+    if (mindate is None) != (maxdate is None):
+        raise ValueError("give both mindate and maxdate, or neither")
+    params = {"db": "pubmed", "term": term, "usehistory": "y", "retmax": retmax, "retstart": retstart}
+    window = ""
+    if mindate is not None:
+        params.update(datetype="edat", mindate=f"{mindate:%Y/%m/%d}", maxdate=f"{maxdate:%Y/%m/%d}")
+        window = f" entered {mindate:%Y/%m/%d}–{maxdate:%Y/%m/%d}"
+    if webenv:
+        params["WebEnv"] = webenv
+    what = f"PubMed esearch for {_quoted(term)}{window}"
+
+    def attempt() -> SearchPage:
+        handle = Entrez.esearch(**params, **_identification())
+        return _parse_esearch_body(_read(handle))
+
+    return _with_retries(what, attempt)
+
+
+def fetch_from_history(webenv: str, query_key: str, *, retstart: int = 0, retmax: int = 20) -> list[CitationRecord]:
+    """EFetch records of a history-server result (``WebEnv`` + ``query_key``), from ``retstart``, at most ``retmax``.
+
+    Used to show the first papers of a search without listing their PMIDs
+    again. An expired or unknown WebEnv is a ``PubMedBadResponse``.
+    """
+    what = f"PubMed efetch of {retmax} records from search #{query_key}"
+
+    def attempt() -> list[CitationRecord]:
+        handle = Entrez.efetch(
+            db="pubmed",
+            WebEnv=webenv,
+            query_key=query_key,
+            retstart=retstart,
+            retmax=retmax,
+            retmode="xml",
+            rettype="abstract",
+            **_identification(),
+        )
+        return _parse_efetch_body(_read(handle))
+
+    return _with_retries(what, attempt)
+
+
+def _quoted(term: str) -> str:
+    return repr(term if len(term) <= 80 else term[:79] + "…")
+
+
+def _parse_esearch_body(body: bytes) -> SearchPage:
+    try:
+        return parse_esearch(body)
+    except CorruptedXMLError as exc:
+        raise _BadBody(f"the XML was truncated or corrupt ({exc})") from exc
+    except NotXMLError:
+        raise _BadBody(f"the answer was not XML{_body_hint(body)}") from None
+    except RuntimeError as exc:
+        # Biopython raises RuntimeError for <ERROR>: NCBI refusing the query (not retried) or its backend
+        # failing (retried).
+        hint = _body_hint(body) if _ERROR_ELEMENT.search(body) else f": {exc}"
+        retryable = bool(_TRANSIENT_SEARCH_ERROR.search(body))
+        raise _BadBody(f"NCBI answered with an error instead of results{hint}", retryable=retryable) from exc
+    except SearchParseError as exc:
+        raise _BadBody(f"the XML was not an ESearch result ({exc})", retryable=False) from exc

@@ -628,3 +628,20 @@ def _decide(update: CitationUpdate, by, decision: str, accepted: list[str]) -> C
     update.decided_at = timezone.now()
     update.save(update_fields=["decision", "accepted_fields", "decided_by", "decided_at"])
     return update
+
+
+# ---------------------------------------------------------------------------
+# Records fetched outside a refresh run
+# ---------------------------------------------------------------------------
+
+
+def apply_fetched_record(reference: Reference, record: CitationRecord) -> str:
+    """Apply a record fetched elsewhere (a literature search fetched it for the triage queue) by the review rules.
+
+    The same rules and writes as a refresh batch: a pending reference takes the
+    record and lands in "needs review", with history. Locks the reference;
+    call it inside a transaction. Returns the outcome (`RefreshItem.Outcome`).
+    """
+    locked = Reference.objects.select_for_update().defer("raw_xml").get(pk=reference.pk)
+    outcomes = _write([(locked, record)], run_id=None, now=timezone.now())
+    return next(iter(outcomes))

@@ -13,6 +13,18 @@ IMPORT_REFERENCES = "curation.import_references"
 VERIFY_REFERENCE = "curation.verify_reference"
 REFRESH_REFERENCES = "curation.refresh_references"
 MAKE_RELEASE = "curation.make_release"
+TRIAGE_CANDIDATES = "curation.triage_candidate"
+RUN_SAVED_SEARCHES = "curation.run_savedsearch"
+
+# Literature triage: curators and up save PubMed searches, run them and decide the candidates they find.
+TRIAGE_PERMISSIONS = [
+    *(f"curation.{action}_savedsearch" for action in ("add", "change", "view")),
+    RUN_SAVED_SEARCHES,
+    "curation.view_searchrun",
+    "curation.view_candidate",
+    TRIAGE_CANDIDATES,
+    *(f"curation.{action}_genealias" for action in ("add", "change", "delete", "view")),
+]
 
 _EDITABLE = ["mechanism", "evidence", "reference", "gene", "therapy", "cancertype"]
 
@@ -25,6 +37,7 @@ CURATOR_PERMISSIONS = [
     "curation.view_refreshrun",
     "curation.view_citationupdate",
     "curation.change_citationupdate",
+    *TRIAGE_PERMISSIONS,
 ]
 
 REVIEWER_PERMISSIONS = [*CURATOR_PERMISSIONS, "curation.publish_mechanism"]
@@ -41,6 +54,7 @@ ADMIN_PERMISSIONS = [
     "curation.change_refreshrun",
     MAKE_RELEASE,
     "curation.view_datarelease",
+    "curation.delete_savedsearch",
     *(f"auth.{action}_{model}" for model in ("user", "group") for action in ("add", "change", "delete", "view")),
 ]
 
@@ -50,19 +64,25 @@ ROLE_PERMISSIONS = {CURATOR: CURATOR_PERMISSIONS, REVIEWER: REVIEWER_PERMISSIONS
 def sync_role_groups(group_model, permission_model, *, skip_missing=False):
     """Create the three groups and give each exactly its permissions.
 
-    Takes the models as arguments so that the data migration can pass its
+    Takes the models as arguments so that the data migrations can pass their
     historical models and tests the real ones. The permissions must exist,
-    unless `skip_missing`: a migration runs before the models that later
-    migrations add (and their permissions) exist; each such migration syncs again.
+    except with `skip_missing`: a data migration runs before the models of
+    later migrations exist, so it grants what exists by then and the last
+    migration that syncs grants the rest (tests/test_roles.py checks that the
+    groups end up holding exactly these lists). Returns the names left out.
     """
+    skipped = []
     for role, dotted_names in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
         wanted = []
         for dotted in dotted_names:
             app_label, codename = dotted.split(".")
-            found = permission_model.objects.filter(content_type__app_label=app_label, codename=codename).first()
-            if found is None and not skip_missing:
-                raise permission_model.DoesNotExist(f"No permission {dotted}")
-            if found is not None:
-                wanted.append(found)
+            permission = permission_model.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is None:
+                if not skip_missing:
+                    raise permission_model.DoesNotExist(f"permission {dotted} does not exist")
+                skipped.append(dotted)
+                continue
+            wanted.append(permission)
         group.permissions.set(wanted)
+    return skipped

@@ -22,6 +22,12 @@ REFRESH_BATCH = "curation.tasks.refresh_batch"
 MATCH_IMPORT_CITATIONS = "curation.tasks.match_import_citations"
 REFRESH_STALE_REFERENCES = "curation.tasks.refresh_stale_references"
 EXPORT_RELEASE = "curation.tasks.export_release"
+# Literature triage.
+RUN_DUE_SEARCHES = "curation.tasks.run_due_searches"
+RUN_SEARCH = "curation.tasks.run_search"
+FETCH_SEARCH_BATCH = "curation.tasks.fetch_search_batch"
+PREVIEW_SEARCH = "curation.tasks.preview_search"
+PROCESS_SUGGESTION = "curation.tasks.process_suggestion"
 
 
 def send(name: str, *args, on_error: Callable[[Exception], None] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Celery tasks: primary keys in, the work done by services in `curation.refresh` and `curation.importing`.
+"""Celery tasks: primary keys in, the work done by services in `curation.refresh`, `curation.importing`,
+`curation.triage` (saved searches) and `curation.candidates` (readers' suggestions).
 
 Every task is idempotent (its service skips work already recorded) and
 returns early when its row is gone; `acks_late` (set for every task in
@@ -19,7 +20,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from curation import importing, refresh, releases, task_queue
+from curation import candidates, importing, refresh, releases, task_queue, triage
 from curation.pubmed import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -108,3 +109,54 @@ def export_release(requested_by_id: int | None = None) -> int | None:
     except releases.ReleaseInProgress:
         logger.info("data release: another build is running")
         return None
+def _guarded(run_id: int, work):
+    """Run `work()`; a bug or a database error fails the saved-search run instead of leaving it going forever."""
+    try:
+        return work()
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        logger.exception("saved search run %s failed unexpectedly", run_id)
+        triage.fail_run(run_id, f"Internal error: {exc}")
+        raise
+
+
+@shared_task(name=task_queue.RUN_DUE_SEARCHES)
+def run_due_searches() -> list[int]:
+    """Celery beat, hourly: start a run of every saved search that is due (see `triage.start_due_searches`)."""
+    return [run.pk for run in triage.start_due_searches()]
+
+
+@shared_task(bind=True, name=task_queue.RUN_SEARCH, **_RETRY)
+def run_search(self, run_id: int) -> str:
+    """ESearch a saved search's window and queue the efetch of its new PMIDs (see `triage.run_search`).
+
+    After the last retry, a transient failure ends the run "failed" with NCBI's reason.
+    """
+    with _last_attempt_recorded(self, lambda reason: triage.fail_run(run_id, reason)):
+        return _guarded(run_id, lambda: triage.run_search(run_id))
+    return "failed"
+
+
+@shared_task(bind=True, name=task_queue.FETCH_SEARCH_BATCH, **_RETRY)
+def fetch_search_batch(self, run_id: int, pmids: list[int]) -> str:
+    """Fetch one batch of a run's new PMIDs from PubMed (see `triage.fetch_batch`); the last batch ends the run."""
+    with _last_attempt_recorded(self, lambda reason: triage.fail_run(run_id, reason)):
+        return _guarded(run_id, lambda: triage.fetch_batch(run_id, pmids))
+    return "failed"
+
+
+@shared_task(bind=True, name=task_queue.PREVIEW_SEARCH, **_RETRY)
+def preview_search(self, preview_id: int) -> str:
+    """Count a query's hits and fetch its first titles for a preview (see `triage.run_preview`)."""
+    with _last_attempt_recorded(self, lambda reason: triage.fail_preview(preview_id, reason)):
+        return triage.run_preview(preview_id)
+    return "failed"
+
+
+@shared_task(bind=True, name=task_queue.PROCESS_SUGGESTION, **_RETRY)
+def process_suggestion(self, suggestion_id: int) -> str:
+    """Look up a reader's suggestion and put its paper in the queue (see `candidates.process_suggestion`)."""
+    with _last_attempt_recorded(self, lambda reason: candidates.fail_suggestion(suggestion_id, reason)):
+        return candidates.process_suggestion(suggestion_id)
+    return "failed"

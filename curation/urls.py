@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from curation import cite_views, dashboard, release_views, views
@@ -20,6 +21,9 @@ urlpatterns = [
         cite_views.mechanism_version_references,
         name="mechanism-version-references",
     ),
+    path("mechanisms/<slug:slug>/suggest/", views.suggest_paper, name="suggest-paper"),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="curation/login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
     path("references/<int:pmid>/", views.reference_detail, name="reference-detail"),
     path("references/<int:pmid>/cite.<str:fmt>", cite_views.reference_export, name="reference-export"),
     path("genes/<str:symbol>/", views.gene_detail, name="gene-detail"),

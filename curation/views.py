@@ -7,14 +7,18 @@ revisions answer 404 (as if they did not exist); a retired mechanism answers
 410 so that citations to it do not dead-end silently.
 """
 
+from django import forms
+from django.contrib.auth.views import redirect_to_login
 from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_safe
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_safe
 
+from curation import candidates
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
-from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status
+from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status, Suggestion
 from curation.search import search_mechanisms
 from curation.versions import published_versions
 
@@ -205,3 +209,40 @@ def gene_detail(request, symbol):
     if not gene.public_mechanisms:
         raise Http404("No published mechanism involves this gene.")
     return render(request, "curation/gene_detail.html", {"gene": gene})
+
+
+class SuggestForm(forms.Form):
+    paper = forms.CharField(
+        label="PMID or citation",
+        max_length=Suggestion._meta.get_field("text").max_length,
+        widget=forms.TextInput(
+            attrs={"size": 60, "placeholder": "29968044, or Sharma P, et al. Cell. 2017;168(4):707-723"}
+        ),
+        error_messages={"required": "Give a PMID or a citation."},
+    )
+
+
+SUGGESTIONS_SHOWN = 10
+
+
+@require_http_methods(["GET", "POST"])
+def suggest_paper(request, slug):
+    """A signed-in reader suggests a paper for a published mechanism; curators find it in their queue."""
+    mechanism = get_object_or_404(Mechanism.objects.published(), slug=slug)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("login"))
+    form = SuggestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            candidates.suggest(form.cleaned_data["paper"], mechanism=mechanism, by=request.user)
+        except candidates.SuggestionRefused as refusal:
+            form.add_error("paper", str(refusal))
+        else:
+            return redirect(f"{reverse('suggest-paper', args=[mechanism.slug])}?sent=1")
+    mine = Suggestion.objects.filter(suggested_by=request.user, mechanism=mechanism)[:SUGGESTIONS_SHOWN]
+    return render(
+        request,
+        "curation/suggest.html",
+        {"mechanism": mechanism, "form": form, "suggestions": mine, "sent": request.GET.get("sent") == "1"},
+        status=400 if form.errors else 200,
+    )

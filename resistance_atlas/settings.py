@@ -153,6 +153,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "curation.tasks.export_release",
         "schedule": crontab(day_of_month="1", hour="3", minute="0"),
     },
+    "run-due-saved-searches-hourly": {
+        "task": "curation.tasks.run_due_searches",
+        "schedule": 60 * 60,
+    },
 }
 
 # --- NCBI E-utilities ----------------------------------------------------------
@@ -220,3 +224,12 @@ SPECTACULAR_SETTINGS = {
 DATA_RELEASES_DIR = Path(env_str("DATA_RELEASES_DIR", "") or VAR_DIR / "releases")
 # The site's public address (https://atlas.example.org); when set, a release's citation links its downloads page.
 ATLAS_PUBLIC_URL = env_str("ATLAS_PUBLIC_URL", "")
+# --- Literature triage (saved PubMed searches feeding the curation queue) --------
+# The first run of a saved search (and the first after its query changes) looks back this far.
+TRIAGE_FIRST_LOOKBACK_DAYS = env_int("TRIAGE_FIRST_LOOKBACK_DAYS", 730, minimum=1)
+# A run whose window holds more PMIDs than this ends with that reason and adds nothing: narrow the query.
+TRIAGE_MAX_HITS_PER_RUN = env_int("TRIAGE_MAX_HITS_PER_RUN", 20_000, minimum=1)
+# After a failed run, a search is due again this many hours later (NCBI down, a query NCBI rejects).
+TRIAGE_RETRY_AFTER_HOURS = env_int("TRIAGE_RETRY_AFTER_HOURS", 6, minimum=1)
+# Papers one signed-in reader may suggest per day.
+TRIAGE_SUGGESTIONS_PER_DAY = env_int("TRIAGE_SUGGESTIONS_PER_DAY", 10, minimum=1)

@@ -1,4 +1,4 @@
-"""A local fake of NCBI E-utilities (efetch and ECitMatch) that speaks the real protocol.
+"""A local fake of NCBI E-utilities (esearch, efetch and ECitMatch) that speaks the real protocol.
 
 What it reproduces, per /work/shared/NCBI-EUTILS.md:
 
@@ -6,6 +6,11 @@ What it reproduces, per /work/shared/NCBI-EUTILS.md:
   XML declaration and DOCTYPE (Biopython refuses any other DTD URL offline),
   ``Content-Type: text/xml; charset=UTF-8``, only the records it knows, and an
   empty ``<PubmedArticleSet></PubmedArticleSet>`` when it knows none.
+- ``/entrez/eutils/esearch.fcgi``: PubMed's search, answered like the real samples in
+  /work/shared/ncbi-samples/esearch*.xml (see "ESearch" below): Count, RetMax, RetStart,
+  QueryKey and WebEnv with ``usehistory=y``, IdList, TranslationSet, QueryTranslation,
+  ErrorList/WarningList; entry-date windows (``datetype=edat&mindate=&maxdate=``); at most
+  9,999 IDs per answer whatever the Count; efetch of a result by ``WebEnv`` + ``query_key``.
 - ``/entrez/eutils/ecitmatch.cgi``: text/plain, one line per ``\\r``-separated
   citation, echoing the fields then ``|PMID`` or ``NOT_FOUND``,
   ``NOT_FOUND;INVALID_JOURNAL`` or ``AMBIGUOUS (N citations)``.
@@ -19,7 +24,9 @@ What it reproduces, per /work/shared/NCBI-EUTILS.md:
 
 Records: every ``*.xml`` efetch answer in ``tests/data/pubmed/`` (hand-written),
 plus deterministic synthetic PubmedArticles for PMIDs added with
-``add_synthetic()``, so tests can import thousands of PMIDs.
+``add_synthetic()``, so tests can import thousands of PMIDs. Each record has an
+entry date (its ``PubMedPubDate PubStatus="entrez"``; ``add_synthetic(...,
+entry_date=)`` and ``set_entry_date()`` choose it), which date windows search.
 
 Standalone, for development::
 
@@ -30,6 +37,8 @@ Standalone, for development::
 from __future__ import annotations
 
 import argparse
+import functools
+import html
 import json
 import random
 import re
@@ -39,6 +48,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -58,6 +68,15 @@ EFETCH_ERROR_PROLOGUE = (
     '<!DOCTYPE eEfetchResult PUBLIC "-//NLM//DTD efetch 20131226//EN" '
     '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20131226/efetch.dtd">\n'
 )
+
+# Byte for byte what NCBI's esearch answers start with (shared/ncbi-samples/esearch*.xml).
+ESEARCH_PROLOGUE = (
+    '<?xml version="1.0" encoding="UTF-8" ?>\n'
+    '<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '
+    '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">\n'
+)
+# PubMed's ESearch hands out at most this many IDs of one result (biopython/biopython#4189).
+ESEARCH_MAX_IDS = 9_999
 
 FAULT_KINDS = frozenset(
     {"http500", "http502", "http503", "truncated", "error", "html", "empty", "disconnect", "stall", "rate_limit"}
@@ -109,6 +128,7 @@ class FakeEutils:
         stall_seconds: float = 60.0,
     ) -> None:
         self._lock = threading.Lock()
+        self._search_cache: dict[tuple, frozenset[int]] = {}
         self._records: dict[int, str] = {}
         self._citations: list[dict] = []
         self._known_journals: set[str] = {_norm(j) for j in ("Cell", "Nature", "Science", "N Engl J Med")}
@@ -162,6 +182,10 @@ class FakeEutils:
             self._faults: list[_Fault] = []
             self._pmid_faults: dict[int, str] = {}
             self._synthetic: set[int] = set()
+            self._entry_dates: dict[int, date] = {}
+            self._histories: dict[str, list[list[int]]] = {}
+            self._search_cache: dict[tuple, frozenset[int]] = {}
+            self.search_error_message = "Search Backend failed: Database is not supported: pubmed"
             self._windows: dict[str, deque] = defaultdict(deque)
             self.rate_limited_count = 0
             for name, value in self._defaults.items():
@@ -179,14 +203,34 @@ class FakeEutils:
             chunk = match.group(0)
             pmid = int(_PMID.search(chunk).group(1))
             self._records[pmid] = chunk
+            self._search_cache.clear()
             self._index_citation(pmid, chunk)
             pmids.append(pmid)
         return pmids
 
-    def add_synthetic(self, pmids: Iterable[int]) -> None:
-        """Make these PMIDs known, each with a deterministic synthetic PubmedArticle."""
+    def add_synthetic(self, pmids: Iterable[int], *, entry_date: date | None = None) -> None:
+        """Make these PMIDs known, each with a deterministic synthetic PubmedArticle (entered on `entry_date`)."""
+        pmids = [int(p) for p in pmids]
         with self._lock:
-            self._synthetic.update(int(p) for p in pmids)
+            self._synthetic.update(pmids)
+            if entry_date is not None:
+                self._entry_dates.update(dict.fromkeys(pmids, entry_date))
+            self._search_cache.clear()
+
+    def set_entry_date(self, pmids: Iterable[int], entry_date: date) -> None:
+        """Say these known PMIDs entered PubMed on `entry_date` (the ``edat`` date windows search)."""
+        with self._lock:
+            self._entry_dates.update(dict.fromkeys((int(p) for p in pmids), entry_date))
+            self._search_cache.clear()
+
+    def entry_date(self, pmid: int) -> date | None:
+        if pmid in self._entry_dates:
+            return self._entry_dates[pmid]
+        if pmid in self._synthetic:
+            return _synthetic_fields(pmid)["entered"]
+        if pmid in self._records:
+            return _recorded_entry_date(self._records[pmid])
+        return None
 
     def add_citation(self, *, pmid: int, journal: str, year, volume="", first_page="", author="") -> None:
         """Make ECitMatch find ``pmid`` for this citation (journals are matched case- and punctuation-blind)."""
@@ -207,7 +251,7 @@ class FakeEutils:
         if pmid in self._records:
             return self._records[pmid]
         if pmid in self._synthetic:
-            return synthetic_article(pmid)
+            return synthetic_article(pmid, entry_date=self._entry_dates.get(pmid))
         return None
 
     # -- faults ------------------------------------------------------------
@@ -295,6 +339,19 @@ class FakeEutils:
             # Real PubMed answers text here since 2022; this fake only does XML.
             return 400, "text/plain; charset=UTF-8", b"fake_eutils: only retmode=xml is implemented\n"
         ids = [p.strip() for p in params.get("id", "").split(",") if p.strip().isdigit()]
+        webenv = _param(params, "WebEnv")
+        if not ids and webenv:
+            found = self._history_ids(webenv, params.get("query_key", ""))
+            if found is None:
+                return (
+                    200,
+                    "text/xml; charset=UTF-8",
+                    _efetch_error(f"Unable to obtain query #{params.get('query_key')}"),
+                )
+            start, count = _int_param(params, "retstart", 0), _int_param(params, "retmax", 20)
+            ids = [str(p) for p in found[start : start + count]]
+            if not ids:
+                return 200, "text/xml; charset=UTF-8", _efetch_pubmed_xml([])
         if not ids:
             return 400, "text/xml; charset=UTF-8", _efetch_error("ID list is empty! Possibly it has no correct IDs.")
         articles = []
@@ -302,9 +359,110 @@ class FakeEutils:
             article = self.article_xml(pmid)
             if article is not None:
                 articles.append(article)
-        body = f"{XML_DECLARATION}\n{PUBMED_DOCTYPE}\n<PubmedArticleSet>"
-        body += "\n" + "\n".join(articles) + "\n</PubmedArticleSet>" if articles else "</PubmedArticleSet>"
-        return 200, "text/xml; charset=UTF-8", body.encode("utf-8")
+        return 200, "text/xml; charset=UTF-8", _efetch_pubmed_xml(articles)
+
+    # -- ESearch ---------------------------------------------------------------
+    def _esearch_body(self, params: dict[str, str]) -> tuple[int, str, bytes]:
+        xml = "text/xml; charset=UTF-8"
+        if params.get("db", "").lower() != "pubmed":
+            return 200, xml, _esearch_error(f"Invalid db name specified: {params.get('db')}")
+        term = params.get("term", "").strip()
+        webenv = _param(params, "WebEnv")
+        if not term:
+            return 200, xml, _esearch_error("Empty term and query_key - nothing todo")
+        window = None
+        if params.get("mindate") or params.get("maxdate"):
+            if params.get("datetype", "edat").lower() != "edat":
+                return 400, "text/plain; charset=UTF-8", b"fake_eutils: only datetype=edat is implemented\n"
+            try:
+                window = (_query_date(params["mindate"], end=False), _query_date(params["maxdate"], end=True))
+            except (KeyError, ValueError):
+                return 200, xml, _esearch_error("Invalid date range: give both mindate and maxdate as YYYY/MM/DD")
+        query = _parse_query(term)
+        with self._lock:
+            corpus = set(self._records) | self._synthetic
+            matched, not_found, bad_fields = self._evaluate(query, corpus)
+            if window is not None:
+                matched = {p for p in matched if (d := self.entry_date(p)) is not None and window[0] <= d <= window[1]}
+            found = sorted(matched, reverse=True)  # newest PMIDs first, like PubMed's default order
+            retstart, retmax = _int_param(params, "retstart", 0), _int_param(params, "retmax", 20)
+            if retstart > ESEARCH_MAX_IDS - 1 and found:
+                message = (
+                    f"Search Backend failed: Exception:\nPosition {retstart} is out of acceptable range "
+                    f"[{ESEARCH_MAX_IDS},{ESEARCH_MAX_IDS - 1}]"
+                )
+                return 200, xml, _esearch_error(message)
+            warnings = []
+            if retstart + retmax > ESEARCH_MAX_IDS and len(found) > ESEARCH_MAX_IDS:
+                retmax = ESEARCH_MAX_IDS - retstart
+                warnings.append(
+                    ("OutputMessage", f"Restrictions achieved. start and count adjusted to {retstart}, {retmax}")
+                )
+            page = found[retstart : retstart + retmax]
+            history = ""
+            if params.get("usehistory", "").lower() == "y":
+                if webenv not in self._histories:
+                    webenv = "MCID_" + "".join(random.choice("0123456789abcdef") for _ in range(24))
+                    self._histories[webenv] = []
+                self._histories[webenv].append(found)
+                history = f"<QueryKey>{len(self._histories[webenv])}</QueryKey><WebEnv>{webenv}</WebEnv>"
+        if not found:
+            warnings.append(("OutputMessage", "No items found."))
+        translation = _translate(query, top=True)
+        if window is not None:
+            translation = f"({translation}) AND {window[0]:%Y/%m/%d}:{window[1]:%Y/%m/%d}[Date - Entry]"
+        ids = "<IdList>\n" + "".join(f"<Id>{pmid}</Id>\n" for pmid in page) + "</IdList>" if page else "<IdList/>"
+        body = (
+            f"{ESEARCH_PROLOGUE}<eSearchResult><Count>{len(found)}</Count><RetMax>{len(page)}</RetMax>"
+            f"<RetStart>{retstart if page else 0}</RetStart>{history}{ids}<TranslationSet/>"
+            f"<QueryTranslation>{_xml_text(translation)}</QueryTranslation>"
+        )
+        errors = [("PhraseNotFound", phrase) for phrase in not_found] + [("FieldNotFound", f) for f in bad_fields]
+        if errors:
+            body += "<ErrorList>" + "".join(f"<{k}>{_xml_text(v)}</{k}>" for k, v in errors) + "</ErrorList>"
+        if warnings:
+            body += "<WarningList>" + "".join(f"<{k}>{_xml_text(v)}</{k}>" for k, v in warnings) + "</WarningList>"
+        return 200, xml, (body + "</eSearchResult>\n").encode("utf-8")
+
+    def _history_ids(self, webenv: str, query_key: str) -> list[int] | None:
+        with self._lock:
+            results = self._histories.get(webenv)
+            if results is None or not query_key.isdigit() or not 1 <= int(query_key) <= len(results):
+                return None
+            return results[int(query_key) - 1]
+
+    def _evaluate(self, node, corpus: set[int]) -> tuple[set[int], list[str], list[str]]:
+        """PMIDs matching a parsed query, the phrases nothing matches, and unknown field tags; caller holds the lock."""
+        not_found: list[str] = []
+        bad_fields: list[str] = []
+
+        def walk(node) -> set[int]:
+            if node[0] == "term":
+                _, text, field, quoted = node
+                where = _FIELDS.get(field.lower(), "all") if field else "all"
+                if field and field.lower() not in _FIELDS:
+                    bad_fields.append(field)
+                hits = self._term_hits(text, where, quoted, corpus)
+                if not hits:
+                    not_found.append(text)
+                return set(hits)
+            _, operator, left, right = node
+            a, b = walk(left), walk(right)
+            return a & b if operator == "AND" else a | b if operator == "OR" else a - b
+
+        return walk(node), not_found, bad_fields
+
+    def _term_hits(self, text: str, where: str, quoted: bool, corpus: set[int]) -> frozenset[int]:
+        key = (text.lower(), where, quoted)
+        if key not in self._search_cache:
+            pattern = _term_pattern(text, quoted)
+            self._search_cache[key] = frozenset(p for p in corpus if pattern.search(self._search_text(p)[where]))
+        return self._search_cache[key]
+
+    def _search_text(self, pmid: int) -> dict[str, str]:
+        if pmid in self._records:  # a recorded or edited record wins over the synthetic one, as in efetch
+            return _recorded_text(self._records[pmid])
+        return _synthetic_text(pmid)
 
     def _ecitmatch_body(self, params: dict[str, str]) -> bytes:
         lines = []
@@ -470,7 +628,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "error":
             record(200)
-            self._send(200, "text/xml; charset=UTF-8", _efetch_error(fake.error_message), rate_headers)
+            if endpoint == "esearch.fcgi":
+                body = _esearch_error(fake.search_error_message)
+            else:
+                body = _efetch_error(fake.error_message)
+            self._send(200, "text/xml; charset=UTF-8", body, rate_headers)
             return
 
         if endpoint == "efetch.fcgi":
@@ -479,6 +641,10 @@ class _Handler(BaseHTTPRequestHandler):
                 # A complete HTTP answer whose XML stops mid-element.
                 cut = max(len(XML_DECLARATION) + len(PUBMED_DOCTYPE) + 40, len(payload) * 2 // 3)
                 payload = payload[: min(cut, len(payload) - 20)]
+        elif endpoint == "esearch.fcgi":
+            status, content_type, payload = fake._esearch_body(params)
+            if fault == "truncated" and status == 200:
+                payload = payload[: max(len(ESEARCH_PROLOGUE) + 20, len(payload) * 2 // 3)]
         elif endpoint == "ecitmatch.cgi":
             status, content_type, payload = 200, "text/plain; charset=UTF-8", fake._ecitmatch_body(params)
         else:
@@ -496,8 +662,157 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+def _efetch_pubmed_xml(articles: list[str]) -> bytes:
+    body = f"{XML_DECLARATION}\n{PUBMED_DOCTYPE}\n<PubmedArticleSet>"
+    body += "\n" + "\n".join(articles) + "\n</PubmedArticleSet>" if articles else "</PubmedArticleSet>"
+    return body.encode("utf-8")
+
+
 def _efetch_error(message: str) -> bytes:
     return f"{EFETCH_ERROR_PROLOGUE}<eFetchResult>\n\t<ERROR>{message}</ERROR>\n</eFetchResult>\n".encode()
+
+
+def _esearch_error(message: str) -> bytes:
+    return f"{ESEARCH_PROLOGUE}<eSearchResult><ERROR>{_xml_text(message)}</ERROR></eSearchResult>\n".encode()
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _param(params: dict[str, str], name: str) -> str:
+    # NCBI's parameter names are case-insensitive; its documentation writes WebEnv with capitals.
+    return next((value for key, value in params.items() if key.lower() == name.lower()), "")
+
+
+def _int_param(params: dict[str, str], name: str, default: int) -> int:
+    value = params.get(name, "")
+    return int(value) if value.isdigit() else default
+
+
+def _query_date(text: str, *, end: bool) -> date:
+    """An E-utilities date (YYYY, YYYY/MM or YYYY/MM/DD) as the first or last day it names."""
+    parts = [int(p) for p in text.strip().split("/")]
+    year, month, day = (parts + [None, None])[:3]
+    if month is None:
+        return date(year, 12, 31) if end else date(year, 1, 1)
+    if day is None:
+        if not end:
+            return date(year, month, 1)
+        following = date(year + (month == 12), month % 12 + 1, 1)
+        return date.fromordinal(following.toordinal() - 1)
+    return date(year, month, day)
+
+
+# The field tags the fake understands, and which text of a record each searches.
+_FIELDS = {
+    "tiab": "all",
+    "tw": "all",
+    "all": "all",
+    "all fields": "all",
+    "ti": "title",
+    "title": "title",
+    "ab": "abstract",
+    "abstract": "abstract",
+    "mh": "mesh",
+    "mesh": "mesh",
+    "mesh terms": "mesh",
+}
+_QUERY_TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)"(?:\[([^\]]*)\])?|([^\s()"\[]+)(?:\[([^\]]*)\])?)')
+
+
+def _parse_query(term: str):
+    """PubMed's syntax, as much of it as tests use: words, "phrases", [field] tags, AND/OR/NOT, parentheses.
+
+    Words side by side are ANDed, as PubMed does; stray parentheses and
+    operators are ignored rather than refused, as PubMed does too.
+    """
+    tokens = []
+    for match in _QUERY_TOKEN.finditer(term):
+        opened, closed, phrase, phrase_field, word, word_field = match.groups()
+        if opened or closed:
+            tokens.append(opened or closed)
+        elif phrase is not None:
+            tokens.append(("term", phrase, phrase_field or "", True))
+        elif word in ("AND", "OR", "NOT"):
+            tokens.append(word)
+        elif word:
+            tokens.append(("term", word, word_field or "", False))
+    position = 0
+
+    def expression():
+        nonlocal position
+        left = operand()
+        while position < len(tokens) and tokens[position] != ")":
+            operator = tokens[position] if tokens[position] in ("AND", "OR", "NOT") else "AND"
+            position += operator == tokens[position]
+            right = operand()
+            if right is not None:
+                left = right if left is None else ("op", operator, left, right)
+        return left
+
+    def operand():
+        nonlocal position
+        while position < len(tokens) and tokens[position] in ("AND", "OR", "NOT"):
+            position += 1
+        if position >= len(tokens):
+            return None
+        token = tokens[position]
+        position += 1
+        if token == "(":
+            inner = expression()
+            position += position < len(tokens) and tokens[position] == ")"
+            return inner
+        return None if token == ")" else token
+
+    return expression() or ("term", "", "", False)
+
+
+def _translate(node, *, top=False) -> str:
+    if node[0] == "term":
+        _, text, field, _quoted = node
+        label = {"all": "All Fields", "title": "Title", "abstract": "Abstract", "mesh": "MeSH Terms"}
+        return f'"{text.lower()}"[{label[_FIELDS.get(field.lower(), "all")] if field else "All Fields"}]'
+    _, operator, left, right = node
+    inner = f"{_translate(left)} {operator} {_translate(right)}"
+    return inner if top else f"({inner})"
+
+
+@functools.lru_cache(maxsize=1024)
+def _term_pattern(text: str, quoted: bool) -> re.Pattern:
+    # A word or phrase matches whole words, case-insensitively; a trailing * matches any ending.
+    words = text.lower().rstrip("*")
+    pattern = r"(?<![a-z0-9])" + re.escape(words).replace(r"\ ", r"\s+")
+    if not text.endswith("*"):
+        pattern += r"(?![a-z0-9])"
+    return re.compile(pattern)
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _plain(markup: str) -> str:
+    return " ".join(html.unescape(_TAG.sub(" ", markup)).lower().split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _recorded_text(chunk: str) -> dict[str, str]:
+    def texts(element_pattern: str) -> str:
+        return _plain(" ".join(re.findall(element_pattern, chunk, re.DOTALL)))
+
+    title = texts(r"<ArticleTitle[^>]*>(.*?)</ArticleTitle>")
+    abstract = texts(r"<AbstractText[^>]*>(.*?)</AbstractText>")
+    mesh = texts(r"<DescriptorName[^>]*>(.*?)</DescriptorName>")
+    keywords = texts(r"<Keyword[^>]*>(.*?)</Keyword>")
+    return {"title": title, "abstract": abstract, "mesh": mesh, "all": " ".join((title, abstract, mesh, keywords))}
+
+
+def _recorded_entry_date(chunk: str) -> date | None:
+    match = re.search(
+        r'<PubMedPubDate PubStatus="(?:entrez|pubmed)">\s*<Year>(\d+)</Year>\s*<Month>(\d+)</Month>\s*<Day>(\d+)</Day>',
+        chunk,
+    )
+    return date(*(int(g) for g in match.groups())) if match else None
 
 
 def _norm(text: str) -> str:
@@ -540,24 +855,56 @@ _FORE = [("Maria", "M"), ("John", "J"), ("Wei", "W"), ("Ngozi", "N"), ("Lars", "
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-def synthetic_article(pmid: int) -> str:
-    """A deterministic, DTD-conformant ``<PubmedArticle>`` for ``pmid`` (pubmed_250101 format)."""
+def _synthetic_fields(pmid: int) -> dict:
+    """The random picks behind PMID `pmid`'s synthetic record, in a fixed order (so records never change)."""
     rng = random.Random(pmid)
-    journal, iso, country = rng.choice(_JOURNALS)
-    mechanism, mechanism_mesh = rng.choice(_MECHANISMS)
-    cancer, cancer_mesh = rng.choice(_CANCERS)
-    therapy = rng.choice(_THERAPIES)
-    year = rng.randint(2012, 2024)
-    month = rng.randint(1, 12)
-    day = rng.randint(1, 28)
-    volume = year - 2000 + rng.randint(0, 5)
-    issue = rng.randint(1, 12)
-    first_page = rng.randint(1, 900)
-    last_page = first_page + rng.randint(4, 14)
+    fields = {
+        "journal": rng.choice(_JOURNALS),
+        "mechanism": rng.choice(_MECHANISMS),
+        "cancer": rng.choice(_CANCERS),
+        "therapy": rng.choice(_THERAPIES),
+        "year": rng.randint(2012, 2024),
+        "month": rng.randint(1, 12),
+        "day": rng.randint(1, 28),
+    }
+    fields["volume"] = fields["year"] - 2000 + rng.randint(0, 5)
+    fields["issue"] = rng.randint(1, 12)
+    fields["first_page"] = rng.randint(1, 900)
+    fields["last_page"] = fields["first_page"] + rng.randint(4, 14)
+    # Given name before family name: the order the first version drew them in, so records stay as they were.
+    fields["authors"] = [(fore, rng.choice(_LAST)) for fore in (rng.choice(_FORE) for _ in range(rng.randint(1, 6)))]
+    fields["entered"] = date(fields["year"], fields["month"], fields["day"])
+    return fields
+
+
+@functools.lru_cache(maxsize=65_536)
+def _synthetic_text(pmid: int) -> dict[str, str]:
+    """What a search reads of a synthetic record: its title, abstract and indexing, as lower-case plain text."""
+    f = _synthetic_fields(pmid)
+    mechanism, mechanism_mesh = f["mechanism"]
+    cancer, cancer_mesh = f["cancer"]
+    title = _plain(f"Synthetic record {pmid}: {mechanism} and resistance to {f['therapy']} in {cancer}.")
+    abstract = _plain(
+        f"Synthetic test abstract for PMID {pmid}; not NCBI text. Placeholder result mentioning {mechanism}."
+    )
+    mesh = _plain(f"Humans {cancer_mesh} {mechanism_mesh}")
+    keywords = _plain(f"{f['therapy']} {cancer}")
+    return {"title": title, "abstract": abstract, "mesh": mesh, "all": " ".join((title, abstract, mesh, keywords))}
+
+
+def synthetic_article(pmid: int, *, entry_date: date | None = None) -> str:
+    """A deterministic, DTD-conformant ``<PubmedArticle>`` for ``pmid`` (pubmed_250101 format)."""
+    f = _synthetic_fields(pmid)
+    journal, iso, country = f["journal"]
+    mechanism, mechanism_mesh = f["mechanism"]
+    cancer, cancer_mesh = f["cancer"]
+    therapy, year, month, day = f["therapy"], f["year"], f["month"], f["day"]
+    volume, issue, first_page, last_page = f["volume"], f["issue"], f["first_page"], f["last_page"]
+    entered = entry_date or f["entered"]
     authors = "".join(
-        f'<Author ValidYN="Y"><LastName>{rng.choice(_LAST)}</LastName><ForeName>{fore}</ForeName>'
+        f'<Author ValidYN="Y"><LastName>{last}</LastName><ForeName>{fore}</ForeName>'
         f"<Initials>{initials}</Initials></Author>"
-        for fore, initials in (rng.choice(_FORE) for _ in range(rng.randint(1, 6)))
+        for (fore, initials), last in f["authors"]
     )
     doi = f"10.5555/synthetic.{pmid}"
     pmc = f'<ArticleId IdType="pmc">PMC{pmid % 10_000_000 + 1_000_000}</ArticleId>' if pmid % 3 == 0 else ""
@@ -591,9 +938,9 @@ def synthetic_article(pmid: int) -> str:
         f"</MeshHeadingList>"
         f'<KeywordList Owner="NOTNLM"><Keyword MajorTopicYN="N">{therapy}</Keyword>'
         f'<Keyword MajorTopicYN="N">{cancer}</Keyword></KeywordList></MedlineCitation>'
-        f'<PubmedData><History><PubMedPubDate PubStatus="entrez"><Year>{year}</Year><Month>{month}</Month>'
-        f"<Day>{day}</Day><Hour>6</Hour><Minute>0</Minute></PubMedPubDate></History>"
-        f"<PublicationStatus>ppublish</PublicationStatus><ArticleIdList>"
+        f'<PubmedData><History><PubMedPubDate PubStatus="entrez"><Year>{entered.year}</Year>'
+        f"<Month>{entered.month}</Month><Day>{entered.day}</Day><Hour>6</Hour><Minute>0</Minute></PubMedPubDate>"
+        f"</History><PublicationStatus>ppublish</PublicationStatus><ArticleIdList>"
         f'<ArticleId IdType="pubmed">{pmid}</ArticleId><ArticleId IdType="doi">{doi}</ArticleId>{pmc}'
         f"</ArticleIdList></PubmedData></PubmedArticle>"
     )

@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 import uuid
 
 import pytest
+import time_machine
 
 from curation import refresh
 from curation.models import Reference, RefreshRun
@@ -160,3 +162,26 @@ def fetched_and_verified(refresh_now, fake, alice, n=1):
     for reference in references:
         refresh.verify_reference(reference, by=alice)
     return references
+
+
+# --- travelling through the calendar ---------------------------------------------
+
+
+@contextlib.contextmanager
+def travel(moment):
+    """time-machine's travel to `moment`, ticking, made safe for Bio.Entrez.
+
+    Biopython throttles each process by sleeping until the time of its last
+    request plus 0.1 s; a request remembered at the real time and the next one
+    made in the past would sleep for the difference. So its memory is cleared
+    on the way in and on the way out. Ticking, because the fake counts its
+    rate limit in real seconds.
+    """
+    from Bio import Entrez
+
+    Entrez._open.previous = 0
+    try:
+        with time_machine.travel(moment, tick=True) as traveller:
+            yield traveller
+    finally:
+        Entrez._open.previous = 0

@@ -10,10 +10,21 @@ import pytest
 from Bio import Entrez, Medline
 from Bio.Entrez.Parser import CorruptedXMLError, NotXMLError
 
+from curation import pubmed
 from curation.pubmed import PubMedBadResponse, fetch_batch
 from curation.pubmed_records import RecordParseError, parse_efetch
+from curation.search_records import parse_esearch
+from tests.fake_eutils import ESEARCH_PROLOGUE
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "ncbi-samples"
+# shared/ sits beside the checkout (../shared), or beside the folder of worktrees (../../shared).
+SAMPLES = next(
+    (
+        folder / "shared" / "ncbi-samples"
+        for folder in Path(__file__).resolve().parents[1:4]
+        if (folder / "shared" / "ncbi-samples").is_dir()
+    ),
+    Path(__file__).resolve().parents[1].parent / "shared" / "ncbi-samples",
+)
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"real NCBI samples not found at {SAMPLES}")
 
@@ -152,3 +163,64 @@ def test_medline_text_samples_parse_with_bio_medline(name):
         records = list(Medline.parse(handle))
     assert [r["PMID"] for r in records] == EXPECTED_MEDLINE[name]
     assert all(r.get("TI") for r in records)
+
+
+# --- ESearch ---------------------------------------------------------------------------------------------------
+
+# What each esearch sample says, as our parser must read it: Count, IDs listed, RetStart, history, NCBI's notes.
+EXPECTED_ESEARCH = {
+    "esearch1.xml": (63, 20, 0, False, [], []),
+    "esearch2.xml": (42249, 100, 0, True, [], []),
+    "esearch3.xml": (2651, 6, 6, False, [], []),
+    "esearch8.xml": (0, 0, 0, False, ["PhraseNotFound: abcXYZ"], ["OutputMessage: No items found."]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ESEARCH))
+def test_esearch_samples_parse_into_count_ids_history_and_ncbis_notes(name):
+    page = parse_esearch(sample(name))
+    count, listed, retstart, history, errors, warnings = EXPECTED_ESEARCH[name]
+    assert (page.count, len(page.pmids), page.retstart) == (count, listed, retstart)
+    assert bool(page.webenv and page.query_key) == history
+    assert (page.errors, page.warnings) == (errors, warnings)
+    assert page.translation
+
+
+def test_esearch2s_translation_carries_the_entry_date_window_as_the_fake_writes_it():
+    assert parse_esearch(sample("esearch2.xml")).translation.endswith("AND 2025/09/27:2025/11/26[Date - Entry]")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ESEARCH))
+def test_esearch_samples_served_by_ncbi_reach_the_client_intact(ncbi_settings, fake_eutils, name):
+    fake_eutils.respond_next(sample(name), endpoint="esearch.fcgi")
+    assert pubmed.search("anything") == parse_esearch(sample(name))
+
+
+def _shape(xml: bytes) -> list[str]:
+    """The element names of an eSearchResult in document order, each once: its shape, not its values."""
+    import re
+
+    return list(dict.fromkeys(re.findall(rb"<([A-Za-z]+)[ />]", xml.split(b"<eSearchResult>", 1)[1])))
+
+
+@pytest.mark.parametrize(
+    ("name", "query"),
+    [("esearch1.xml", "synthetic"), ("esearch2.xml", "synthetic"), ("esearch8.xml", "abcXYZ")],
+)
+def test_the_fake_answers_esearch_in_ncbis_shape(ncbi_settings, fake_eutils, name, query):
+    from datetime import date
+
+    fake_eutils.add_synthetic(range(46_000_000, 46_000_030), entry_date=date(2025, 10, 1))
+    history = name == "esearch2.xml"
+    params = {"db": "pubmed", "term": query, "retmax": 20, **({"usehistory": "y"} if history else {})}
+    if history:
+        params.update(datetype="edat", mindate="2025/09/27", maxdate="2025/11/26")
+    answer = fake_eutils._esearch_body({k: str(v) for k, v in params.items()})[2]
+    real = sample(name)
+    assert answer.startswith(ESEARCH_PROLOGUE.encode()) and real.startswith(ESEARCH_PROLOGUE.encode())
+    expected = [tag.decode() for tag in _shape(real)]
+    if name != "esearch8.xml":
+        expected = [tag for tag in expected if tag not in ("Translation", "From", "To")]  # the fake maps no MeSH
+    assert [tag.decode() for tag in _shape(answer)] == expected
+    ours, theirs = parse_esearch(answer), parse_esearch(real)
+    assert (bool(ours.webenv), ours.errors, ours.warnings) == (bool(theirs.webenv), theirs.errors, theirs.warnings)

@@ -28,6 +28,7 @@ from django.urls import get_resolver, reverse
 
 from curation import roles, workflow
 from curation.models import (
+    Candidate,
     CitationUpdate,
     DataRelease,
     Mechanism,
@@ -35,6 +36,9 @@ from curation.models import (
     Reference,
     ReferenceImport,
     RefreshRun,
+    SavedSearch,
+    SearchPreview,
+    SearchRun,
     Status,
 )
 from tests.factories import make_cancer_type, make_evidence, make_gene, make_mechanism, make_reference, make_therapy
@@ -75,6 +79,10 @@ class World:
     update: CitationUpdate
     run: RefreshRun
     reference_import: ReferenceImport
+    search: SavedSearch
+    search_run: SearchRun
+    preview: SearchPreview
+    candidate: Candidate
     objs: dict = field(default_factory=dict)
     release: DataRelease | None = None
 
@@ -98,6 +106,24 @@ def world(carol, bob):
     update = CitationUpdate.objects.create(reference=cited, diff={"pages": {"old": "1-9", "new": "1-10"}})
     run = RefreshRun.objects.create(scope=RefreshRun.Scope.STALE)
     reference_import = ReferenceImport.objects.create(state=ReferenceImport.State.READY, entries=[])
+    search = SavedSearch.objects.create(name="B2M loss", query="B2M AND resistance")
+    search_run = SearchRun.objects.create(
+        search=search,
+        query=search.query,
+        window_start="2025-01-01",
+        window_end="2025-01-31",
+        state=SearchRun.State.FINISHED,
+    )
+    preview = SearchPreview.objects.create(
+        query="JAK1 AND resistance",
+        draft={"name": "JAK1 loss", "schedule": "weekly", "active": True},
+        window_start="2024-01-01",
+        window_end="2025-01-31",
+        state=SearchPreview.State.READY,
+        count=3,
+    )
+    candidate = Candidate.objects.create(pmid=32_000_001, title="A paper about B2M.", pub_year=2025)
+    candidate.refresh_from_db()
     world = World(
         gene,
         therapy,
@@ -112,6 +138,10 @@ def world(carol, bob):
         update,
         run,
         reference_import,
+        search,
+        search_run,
+        preview,
+        candidate,
     )
     world.release = DataRelease.objects.create(number=1, state=DataRelease.State.READY, directory="none")
     return world
@@ -380,6 +410,55 @@ MATRIX = [
     Row("data release: delete page", "GET", admin("curation_datarelease_delete", "release"),
         expect(SIGN_IN, 403, 403, 403, 403)),
     Row("make a data release now", "POST", admin("curation_datarelease_make"), expect(SIGN_IN, 403, 403, 403, 302)),
+    # --- literature triage: saved searches, their runs, the queue ----------------------------------------------
+    Row("saved search list", "GET", admin("curation_savedsearch_changelist"), STAFF_WITH_A_ROLE),
+    Row("saved search: add form", "GET", admin("curation_savedsearch_add"), STAFF_WITH_A_ROLE),
+    Row("saved search: a new one is previewed, not saved", "POST", admin("curation_savedsearch_add"),
+        expect(SIGN_IN, 403, 302, 302, 302),
+        data=lambda w: {"name": "New", "query": "TIGIT", "schedule": "weekly", "active": "on"},
+        done=lambda w: SearchPreview.objects.filter(query="TIGIT").exists()
+        and not SavedSearch.objects.filter(name="New").exists()),
+    Row("saved search: change form", "GET", admin("curation_savedsearch_change", "search"), STAFF_WITH_A_ROLE),
+    Row("saved search: delete page", "GET", admin("curation_savedsearch_delete", "search"), ADMIN_ONLY),
+    Row("saved search history", "GET", admin("curation_savedsearch_history", "search"), STAFF_WITH_A_ROLE),
+    Row("saved search: compare two versions", "GET", admin("curation_savedsearch_history_compare", "search"),
+        STAFF_WITH_A_ROLE),
+    Row("saved search: revert page", "GET", revert_url("savedsearch", "search"), STAFF_WITH_A_ROLE),
+    Row("saved search: run now", "POST", admin("curation_savedsearch_run", "search"),
+        expect(SIGN_IN, 403, 302, 302, 302), data=lambda w: {},
+        done=lambda w: SearchRun.objects.filter(search=w.search).count() > 1),
+    Row("saved search list: run selected now", "POST", changelist("savedsearch"),
+        expect(SIGN_IN, 403, 302, 302, 302), data=selected("run_selected_now", "search"),
+        done=lambda w: SearchRun.objects.filter(search=w.search).count() > 1),
+    Row("saved search preview page", "GET", admin("curation_savedsearch_preview", "preview"), STAFF_WITH_A_ROLE),
+    Row("saved search preview: save the search", "POST", admin("curation_savedsearch_preview", "preview"),
+        expect(SIGN_IN, 403, 302, 302, 302), data=lambda w: {},
+        done=lambda w: SavedSearch.objects.filter(name="JAK1 loss").exists()),
+    Row("search run list", "GET", admin("curation_searchrun_changelist"), STAFF_WITH_A_ROLE),
+    Row("search run page", "GET", admin("curation_searchrun_change", "search_run"), STAFF_WITH_A_ROLE),
+    Row("search run: no add form", "GET", admin("curation_searchrun_add"), expect(SIGN_IN, 403, 403, 403, 403)),
+    Row("search run: delete page", "GET", admin("curation_searchrun_delete", "search_run"),
+        expect(SIGN_IN, 403, 403, 403, 403)),
+    Row("search run history", "GET", admin("curation_searchrun_history", "search_run"), STAFF_WITH_A_ROLE),
+    Row("literature queue", "GET", admin("curation_candidate_changelist"), STAFF_WITH_A_ROLE),
+    Row("literature queue: a paper's page", "GET", admin("curation_candidate_change", "candidate"), STAFF_WITH_A_ROLE),
+    Row("literature queue: no add form", "GET", admin("curation_candidate_add"), expect(SIGN_IN, 403, 403, 403, 403)),
+    Row("literature queue: no delete page", "GET", admin("curation_candidate_delete", "candidate"),
+        expect(SIGN_IN, 403, 403, 403, 403)),
+    Row("literature queue: a paper's history", "GET", admin("curation_candidate_history", "candidate"),
+        STAFF_WITH_A_ROLE),
+    Row("literature queue: compare two versions", "GET", admin("curation_candidate_history_compare", "candidate"),
+        STAFF_WITH_A_ROLE),
+    Row("literature queue: revert is refused", "POST", lambda w: reverse(
+        "admin:curation_candidate_history_revert", args=[w.candidate.pk, w.candidate.history.earliest().history_id]),
+        expect(SIGN_IN, 403, 403, 403, 403), data=lambda w: {"expected_version": 1},
+        done=lambda w: w.candidate.history.count() > 1),
+    Row("literature queue: reject a paper", "POST", admin("curation_candidate_decide", "candidate"),
+        expect(SIGN_IN, 403, 302, 302, 302), data=lambda w: {"action": "reject", "version": 1, "reason": "off-topic"},
+        done=lambda w: Candidate.objects.get(pk=w.candidate.pk).state == Candidate.State.REJECTED),
+    Row("literature queue: accept selected", "POST", changelist("candidate"), expect(SIGN_IN, 403, 302, 302, 302),
+        data=lambda w: {**selected("accept_selected", "candidate")(w), f"version-{w.candidate.pk}": 1},
+        done=lambda w: Candidate.objects.get(pk=w.candidate.pk).state == Candidate.State.ACCEPTED),
 ]
 # fmt: on
 

@@ -23,7 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import Truncator
 
-from curation import workflow
+from curation import candidates, workflow
 from curation.admin.common import admin_url, on_changelist, short_citation
 from curation.admin.history import CuratedAdminMixin
 from curation.admin.versioning import VersionedInlineMixin
@@ -333,6 +333,10 @@ class MechanismAdmin(CuratedAdminMixin, admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
             context["workflow"] = self.workflow_context(request, obj)
+            # The literature queue: papers waiting that are suggested for this mechanism.
+            target = obj.revision_of_id or obj.pk
+            context["waiting_candidates"] = candidates.waiting_counts([target]).get(target, 0)
+            context["queue_url"] = admin_url("candidate_changelist") + f"?mechanism={target}"
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def workflow_context(self, request, obj) -> dict:

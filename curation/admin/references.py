@@ -571,10 +571,10 @@ class CitationUpdateAdmin(admin.ModelAdmin):
 # ---------------------------------------------------------------------------
 # Refresh runs
 # ---------------------------------------------------------------------------
-def progress_html(counts: dict) -> str:
-    """An HTML <progress> bar with the run's counts beside it."""
+def progress_html(counts: dict, outcomes: str | None = None) -> str:
+    """An HTML <progress> bar with the run's counts beside it (`outcomes`: the run's own summary of them)."""
     summary = f"{counts['done']} of {counts['total']} done"
-    outcomes = RefreshRun.summary(counts)
+    outcomes = RefreshRun.summary(counts) if outcomes is None else outcomes
     if outcomes:
         summary += ": " + outcomes
     return format_html(

@@ -4,14 +4,9 @@
 
 import django.db.models.deletion
 from django.conf import settings
-from importlib import import_module
-
 from django.db import migrations, models
 
-
-# The same step as 0002 (create missing permissions, then give each group exactly its own),
-# now that the Admin role may make data releases.
-create_roles = import_module("curation.migrations.0002_roles").create_roles
+from curation.migrations._roles import sync_roles
 
 
 class Migration(migrations.Migration):
@@ -44,5 +39,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('state', 'building')), fields=('state',), name='data_release_one_building'), models.CheckConstraint(condition=models.Q(models.Q(('number__isnull', False), ('state', 'ready')), models.Q(('state', 'ready'), _negated=True), _connector='OR'), name='data_release_ready_numbered')],
             },
         ),
-        migrations.RunPython(create_roles, migrations.RunPython.noop),
+        migrations.RunPython(sync_roles, migrations.RunPython.noop),
     ]

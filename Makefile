@@ -17,11 +17,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Serve the atlas at http://127.0.0.1:8000/ with a Celery worker and beat (SQLite, no broker server).
+## Each step prints what it does; Ctrl-C stops the web server, the worker and beat (scripts/run_local.py).
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_atlas
-	$(BIN)/python manage.py create_local_curator
-	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/run-local.sh
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python scripts/run_local.py
 
 ## The whole suite: migrations, lint and layering checks, then pytest.
 test: install

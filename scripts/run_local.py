@@ -9,9 +9,9 @@ service runs in a process group of its own, which the terminal never signals; th
 receives Ctrl-C and stops each service the way its documentation asks (Celery: TERM to the worker's main
 process, which then stops its pool), waits STOP_TIMEOUT, and only then kills what is left, group by group.
 
-Beat runs as a process of its own instead of inside the worker (`worker --beat`): Celery's docs keep the
-embedded beat for a single-node development setup; as a separate child it is stopped, and counted, like
-the others, and a worker stuck in its shutdown cannot take beat's schedule file down with it.
+Beat runs as a process of its own instead of inside the worker (`worker --beat`), as Celery's docs
+recommend beyond a single-node toy setup: it gets its own TERM (beat then saves its schedule and exits)
+instead of depending on the worker's shutdown, and "one beat" is one process that can be checked.
 
 One run per var/ directory: a second `make run` would start a second beat (every periodic task twice) and
 a second worker polling the same SQLite broker. The run holds an flock on var/run-local.lock; the kernel
@@ -119,8 +119,8 @@ class RunLock:
     def record(self, url: str, services: list[Service]) -> None:
         groups = []
         for service in services:
-            with contextlib.suppress(psutil.Error):
-                created = psutil.Process(service.process.pid).create_time()
+            created = _started_at(service.process.pid)
+            if created is not None:
                 groups.append({"name": service.name, "pgid": service.process.pid, "created": created})
         self._write(json.dumps({"pid": os.getpid(), "url": url, "groups": groups}).encode())
 
@@ -145,14 +145,22 @@ def leftovers(groups: list[dict]) -> list[psutil.Process]:
             pgid, created = int(group["pgid"]), float(group["created"])
         except (KeyError, TypeError, ValueError):
             continue
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if abs(psutil.Process(pgid).create_time() - created) > 0.05:
-                continue
+        leader_started = _started_at(pgid)
+        if leader_started is not None and abs(leader_started - created) > 0.05:
+            continue
         for proc in psutil.process_iter(["create_time"]):
             with contextlib.suppress(OSError):
-                if os.getpgid(proc.pid) == pgid and proc.info["create_time"] >= created - 0.05:
+                started = proc.info["create_time"]
+                if os.getpgid(proc.pid) == pgid and started is not None and started >= created - 0.05:
                     found.append(proc)
     return found
+
+
+def _started_at(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
 
 
 def stop_leftovers(lock: RunLock) -> None:
@@ -160,6 +168,8 @@ def stop_leftovers(lock: RunLock) -> None:
     if not left:
         return
     step(f"Stopping {len(left)} process(es) left running by a `make run` that was killed: {[p.pid for p in left]}")
+    # At once: the kernel already sent them SIGTERM when their supervisor died (PDEATHSIG); what remains is
+    # still shutting down or is the reloaded web server, which holds the port this run needs.
     for proc in left:
         with contextlib.suppress(psutil.Error):
             proc.kill()
@@ -191,14 +201,14 @@ def prepare_database() -> None:
     connections.close_all()  # the children open their own; none should inherit ours
 
 
-def services(host: str, port: int) -> list[Service]:
+def services(host: str, port: int) -> tuple[Service, list[Service]]:
+    """The web server, then what starts once it answers: the worker and beat (`celery -q`: no banners)."""
     python = sys.executable
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    celery = [python, "-m", "celery", "-A", "resistance_atlas"]
-    return [
+    celery = [python, "-m", "celery", "-q", "-A", "resistance_atlas"]
+    return Service("web server", [python, "manage.py", "runserver", address], signal_group=True), [
         Service("worker", [*celery, "worker", "--loglevel=INFO", "--concurrency=2"], signal_group=False),
         Service("beat", [*celery, "beat", "--loglevel=INFO"], signal_group=False),
-        Service("web server", [python, "manage.py", "runserver", address], signal_group=True),
     ]
 
 
@@ -222,20 +232,28 @@ def answers(url: str) -> bool:
         return False
 
 
-def supervise(children: list[Service], signals: Signals, url: str, started: float) -> int:
-    """Wait for the site to answer, then for a signal or a child that stops; the exit status of the run."""
+def supervise(started: list[Service], later: list[Service], lock: RunLock, signals: Signals, url: str) -> int:
+    """Start the rest once the site answers, then wait for a signal or a service that stops; the run's status.
+
+    The web server starts alone: on a 2-core machine the first page would otherwise wait while the
+    worker and beat import Django and Celery at the same time.
+    """
     probe = url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:") + "healthz"
-    ready = False
+    deadline = time.monotonic() + READY_TIMEOUT
     while not signals.received:
-        for child in children:
-            if child.exit_code() is not None:
-                step(f"The {child.name} stopped on its own (exit code {child.exit_code()}); stopping the others")
+        for service in started:
+            if service.exit_code() is not None:
+                step(f"The {service.name} stopped on its own (exit code {service.exit_code()}); stopping the others")
                 return 1
-        if not ready and answers(probe):
-            ready = True
-            step(f"Ready in {time.monotonic() - started:.0f} s: {url}  (curation: {url}admin/)")
+        if later and answers(probe):
+            step("Starting the Celery worker and Celery beat")
+            while later:
+                later[0].start()
+                started.append(later.pop(0))
+                lock.record(url, started)
+            step(f"Ready: {url}  (curation: {url}admin/)")
             step("Press Ctrl-C to stop the web server, the worker and beat")
-        elif not ready and time.monotonic() - started > READY_TIMEOUT:
+        elif later and time.monotonic() > deadline:
             step(f"The web server did not answer within {READY_TIMEOUT:.0f} s; stopping")
             return 1
         time.sleep(0.2)
@@ -264,7 +282,6 @@ def stop(children: list[Service], signals: Signals) -> None:
 
 
 def main() -> int:
-    started = time.monotonic()
     host, port = os.environ.get("HOST") or "127.0.0.1", int(os.environ.get("PORT") or 8000)
     url = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
     sys.path.insert(0, str(ROOT))
@@ -284,6 +301,7 @@ def main() -> int:
         step("Stop it with Ctrl-C in its terminal, then run `make run` again.")
         return 1
     stop_leftovers(lock)
+    lock.record(url, [])  # so that a second `make run` can say which run holds the lock
     if not port_is_free(host, port):
         step(f"Port {port} on {host} is used by another program; choose another: make run PORT={port + 1}")
         return 1
@@ -293,16 +311,17 @@ def main() -> int:
         step(f"Set-up failed: {error}")
         return 1
 
-    step("Starting the Celery worker, Celery beat and the web server")
-    signals = Signals()  # from here on a signal stops the children instead of interrupting this script
-    children = services(host, port)
+    step("Starting the web server")
+    signals = Signals()  # from here on a signal stops the services instead of interrupting this script
+    web, later = services(host, port)
+    started = []
     try:
-        for child in children:
-            child.start()
-        lock.record(url, children)
-        status = supervise(children, signals, url, started)
+        web.start()
+        started.append(web)
+        lock.record(url, started)
+        status = supervise(started, later, lock, signals, url)
     finally:
-        stop([c for c in children if c.process is not None], signals)
+        stop(started, signals)
         lock.clear()
     return status
 

@@ -14,7 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from resistance_atlas.env import env_bool, env_float, env_int, env_list, env_rate, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"  # runtime files of the embedded mode: SQLite DBs, locks, beat schedule
+# Runtime files of the embedded mode: SQLite DBs, locks, beat schedule, the `make run` lock.
+VAR_DIR = Path(env_str("ATLAS_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = env_secret(

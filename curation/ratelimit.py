@@ -230,8 +230,9 @@ def _default_url(settings) -> str:
     broker = getattr(settings, "CELERY_BROKER_URL", "") or ""
     if broker.startswith(("redis://", "rediss://")):
         return broker
-    base_dir = Path(getattr(settings, "BASE_DIR", Path.cwd()))
-    return (base_dir / "var" / "ncbi-ratelimit.lock").as_uri()
+    # The embedded mode's runtime folder (ATLAS_VAR_DIR), where the SQLite broker lives too.
+    var_dir = Path(getattr(settings, "VAR_DIR", Path.cwd() / "var"))
+    return (var_dir / "ncbi-ratelimit.lock").as_uri()
 
 
 def _key_for_api_key() -> str:

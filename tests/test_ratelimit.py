@@ -178,7 +178,7 @@ def test_each_api_key_gets_its_own_redis_budget_without_storing_the_key(settings
 def test_limiter_falls_back_to_a_lock_file_under_var(settings, tmp_path):
     settings.NCBI_RATE_LIMITER_URL = None
     settings.CELERY_BROKER_URL = "sqla+sqlite:///x.sqlite3"
-    settings.BASE_DIR = tmp_path
+    settings.VAR_DIR = tmp_path / "var"
     limiter = get_limiter()
     assert isinstance(limiter, FileRateLimiter)
     assert limiter.path == tmp_path / "var" / "ncbi-ratelimit.lock"

@@ -4,6 +4,8 @@ from curation import cite_views, dashboard, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
+    path("evidence/", views.evidence_list, name="evidence-list"),
     path("mechanisms/", views.mechanism_list, name="mechanism-list"),
     path("mechanisms/<slug:slug>/", views.mechanism_detail, name="mechanism-detail"),
     # Citing: exports, published versions and their permalinks (curation/cite_views.py).

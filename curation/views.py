@@ -15,7 +15,8 @@ from django.views.decorators.http import require_safe
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status
-from curation.search import search_mechanisms
+from curation.search import browse_evidence, search_mechanisms, site_search
+from curation.search.paging import PAGE_SIZES
 from curation.versions import published_versions
 
 
@@ -59,12 +60,27 @@ def mechanism_list(request):
         {
             "form": search.form,
             "mechanisms": search.mechanisms,
+            "count": search.count,
+            "paged": search.paged,
+            "page_sizes": PAGE_SIZES,
             "errors": search.errors,
             "active_filters": [
                 (label, value, _without(request, name)) for name, label, value in search.form.active_filters()
             ],
         },
     )
+
+
+@require_safe
+def search(request):
+    results = site_search(request.GET)
+    return render(request, "curation/search.html", {"results": results, "page_sizes": PAGE_SIZES})
+
+
+@require_safe
+def evidence_list(request):
+    table = browse_evidence(request.GET)
+    return render(request, "curation/evidence_list.html", {"table": table, "page_sizes": PAGE_SIZES})
 
 
 def _without(request, name: str) -> str:

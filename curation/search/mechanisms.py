@@ -1,22 +1,31 @@
-"""Finding published mechanisms: the reader's filter form and the one function that applies it.
+"""The mechanism list: the reader's filter form and the one function that applies it.
 
-`search_mechanisms` is the only place that turns filters into a query, so the
-simple `icontains` text search can later be replaced by full-text search with
-facets without touching the view or the templates.
+Its words are matched by the site's search (curation.search.text), so the list and
+`/search/` agree on what a query finds; the list is paginated and, with words, ranked.
 """
 
 from dataclasses import dataclass, field
 
 from django import forms
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery, prefetch_related_objects
+from django.db.models.functions import Coalesce
 
-from curation.models import PHENOTYPE_FIELDS, Category, Gene, Mechanism, Phenotype, Therapy
+from curation.models import PHENOTYPE_FIELDS, Category, Evidence, Gene, Mechanism, Phenotype, Therapy
+from curation.search.evidence import public_genes
+from curation.search.paging import Paged, paginate
+from curation.search.query import MAX_QUERY_LENGTH, QueryTooLong, parse
+from curation.search.text import TextMatch, resolve_genes
 
 
 class MechanismFilterForm(forms.Form):
     """GET filters of the mechanism list. Every field is optional; a bad value is an error, not a 500."""
 
-    q = forms.CharField(label="Text", required=False, max_length=200, help_text="Words in the name or summary.")
+    q = forms.CharField(
+        label="Text",
+        required=False,
+        max_length=MAX_QUERY_LENGTH,
+        help_text="Words, “phrases”, OR, -word; as in the site's search.",
+    )
     category = forms.ChoiceField(
         label="Category",
         required=False,
@@ -36,15 +45,15 @@ class MechanismFilterForm(forms.Form):
         error_messages={"invalid_choice": "“%(value)s” is not a resistance phenotype."},
     )
 
-    def __init__(self, *args, therapies=(), genes=(), **kwargs):
+    def __init__(self, *args, therapies=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["therapy"].choices = [("", "Any therapy"), *((t.slug, t.name) for t in therapies)]
-        # Offered as suggestions (a <datalist>); any symbol may still be typed.
-        self.gene_suggestions = list(genes)
-        self.fields["gene"].widget.attrs["list"] = "gene-suggestions"
 
     def clean_q(self):
-        return " ".join(self.cleaned_data["q"].split())
+        try:
+            return parse(self.cleaned_data["q"])
+        except QueryTooLong as error:
+            raise forms.ValidationError(str(error)) from None
 
     def clean_gene(self):
         symbol = self.cleaned_data["gene"].strip()
@@ -73,6 +82,8 @@ class MechanismFilterForm(forms.Form):
             value = data.get(name)
             if name == "gene" and value:
                 display = value.symbol
+            elif name == "q" and value:
+                display = value.text
             elif isinstance(bound.field, forms.ChoiceField):
                 display = dict(bound.field.choices).get(raw, raw)
             else:
@@ -86,15 +97,25 @@ class MechanismSearch:
     form: MechanismFilterForm
     mechanisms: list = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    paged: Paged | None = None
+
+    @property
+    def count(self) -> int:
+        return self.paged.page.paginator.count if self.paged else 0
 
 
 def filter_mechanisms(
-    queryset: QuerySet, *, q="", category="", gene: Gene | None = None, therapy="", phenotype=""
+    queryset: QuerySet,
+    *,
+    match: TextMatch | None = None,
+    category="",
+    gene: Gene | None = None,
+    therapy="",
+    phenotype="",
 ) -> QuerySet:
     """Apply cleaned filters to a queryset of mechanisms; the filters match what a mechanism page lists."""
-    if q:
-        for word in q.split():
-            queryset = queryset.filter(Q(name__icontains=word) | Q(summary__icontains=word))
+    if match is not None:
+        queryset = match.filter(queryset)
     if category:
         queryset = queryset.filter(category=category)
     if gene is not None:
@@ -109,26 +130,44 @@ def filter_mechanisms(
 
 
 def search_mechanisms(params) -> MechanismSearch:
-    """Published mechanisms matching the GET parameters, with the form to show them.
+    """A page of the published mechanisms matching the GET parameters, with the form to show them.
 
-    Invalid values give an empty result and the form's messages. Runs a fixed
-    number of queries: the filter options, the gene lookup and the results with
-    their genes and evidence counts.
+    Invalid values give an empty result and the form's messages. With words, the best
+    matches come first (see curation.search.text); otherwise by category and name. Runs a
+    fixed number of queries: the filter options, the gene lookups, the count, the page and
+    the page's genes and evidence counts.
     """
     published = Mechanism.objects.published()
     therapies = Therapy.objects.filter(mechanisms__in=published).distinct().order_by("name")
-    genes = Gene.objects.filter(mechanisms__in=published).distinct().order_by("symbol").values_list("symbol", flat=True)
-    form = MechanismFilterForm(params or None, therapies=therapies, genes=genes)
+    # No list of every gene symbol to choose from: at 10,000 mechanisms it would weigh more
+    # than the page. Any symbol may be typed, in any case.
+    form = MechanismFilterForm(params or None, therapies=therapies)
     if form.is_bound and not form.is_valid():
         messages = [message for errors in form.errors.values() for message in errors]
         return MechanismSearch(form=form, errors=messages)
 
-    filters = form.cleaned_data if form.is_bound else {}
-    queryset = filter_mechanisms(published, **{name: value for name, value in filters.items() if value})
-    mechanisms = (
-        queryset.select_related("parent")
-        .prefetch_related("genes")
-        .annotate(evidence_count=Count("evidence"))
-        .order_by("category", "name")
-    )
-    return MechanismSearch(form=form, mechanisms=list(mechanisms))
+    filters = {name: value for name, value in (form.cleaned_data if form.is_bound else {}).items() if value}
+    match = None
+    query = filters.pop("q", None)
+    if query:
+        query, _ = resolve_genes(query, public_genes())
+        match = TextMatch.for_query(query)
+    queryset = filter_mechanisms(published, match=match, **filters).select_related("parent")
+    if match is not None:
+        queryset = queryset.annotate(rank=match.rank(Mechanism)).order_by("-rank", "name", "pk")
+    else:
+        queryset = queryset.order_by("category", "name", "pk")
+    paged = paginate(queryset.annotate(evidence_count=evidence_count()), params)
+    mechanisms = paged.rows
+    prefetch_related_objects(mechanisms, "genes")
+    return MechanismSearch(form=form, mechanisms=mechanisms, paged=paged)
+
+
+def evidence_count():
+    """A mechanism's evidence items, as a correlated subquery.
+
+    Not a JOIN with GROUP BY: that aggregates every evidence row of the atlas before the
+    page's LIMIT, while PostgreSQL evaluates this for the page's rows only.
+    """
+    items = Evidence.objects.filter(mechanism=OuterRef("pk")).order_by().values("mechanism").annotate(n=Count("pk"))
+    return Coalesce(Subquery(items.values("n")), 0)

@@ -28,9 +28,9 @@ class _CountsMechanisms:
 
 @admin.register(Gene)
 class GeneAdmin(CuratedAdminMixin, _CountsMechanisms, admin.ModelAdmin):
-    list_display = ("symbol", "name", "hgnc_id", "ncbi_gene_id", "mechanism_count")
-    search_fields = ("symbol", "name", "hgnc_id")
-    fields = ("symbol", "name", "hgnc_id", "ncbi_gene_id")
+    list_display = ("symbol", "name", "aliases", "hgnc_id", "ncbi_gene_id", "mechanism_count")
+    search_fields = ("symbol", "name", "aliases", "hgnc_id")
+    fields = ("symbol", "name", "aliases", "hgnc_id", "ncbi_gene_id")
 
 
 @admin.register(Therapy)

@@ -14,7 +14,7 @@ from django.db.models import F, Q, QuerySet
 from curation.models import CancerType, Evidence, Gene, Mechanism, Reference, Status, Therapy
 from curation.search import facets
 from curation.search.paging import Paged, paginate
-from curation.search.query import MAX_QUERY_LENGTH, QueryTooLong, clean, parse
+from curation.search.query import MAX_QUERY_LENGTH, ParsedQuery, QueryTooLong, clean, parse
 from curation.search.text import TextMatch, resolve_genes
 
 # Column -> the evidence fields it sorts by; every order ends on the primary key, so pages are stable.
@@ -51,15 +51,26 @@ def public_genes() -> QuerySet:
     return Gene.objects.filter(pk__in=links.values("gene_id"))
 
 
-def matching(match: TextMatch) -> Q:
-    """Evidence whose statement, mechanism, paper, therapy or cancer type matches."""
-    return (
-        Q(pk__in=match.ids(Evidence))
-        | Q(mechanism_id__in=match.ids(Mechanism))
-        | Q(reference_id__in=match.ids(Reference))
-        | Q(therapy_id__in=match.ids(Therapy))
-        | Q(cancer_type_id__in=match.ids(CancerType))
+def matching(query: ParsedQuery) -> Q:
+    """Evidence that the query's words find in its statement, mechanism, paper, therapy or cancer type,
+    unless an excluded word (-review) is in the item itself or its paper.
+
+    Exclusions apply to the item, not to each place a word may be found: `antigen -review`
+    must drop review articles even when the mechanism's summary never says "review".
+    """
+    found = TextMatch.for_query(query.without_exclusions())
+    condition = (
+        Q(pk__in=found.ids(Evidence))
+        | Q(mechanism_id__in=found.ids(Mechanism))
+        | Q(reference_id__in=found.ids(Reference))
+        | Q(therapy_id__in=found.ids(Therapy))
+        | Q(cancer_type_id__in=found.ids(CancerType))
     )
+    excluded = query.exclusions()
+    if excluded:
+        unwanted = TextMatch.for_query(excluded)
+        condition &= ~Q(pk__in=unwanted.ids(Evidence)) & ~Q(reference_id__in=unwanted.ids(Reference))
+    return condition
 
 
 def for_table(evidence: QuerySet) -> QuerySet:
@@ -124,7 +135,7 @@ def browse_evidence(params) -> EvidenceTable:
     evidence = facets.narrow(published_evidence(), selected)
     query, _ = resolve_genes(parse(form.cleaned_data.get("q", "")), public_genes())
     if query:
-        evidence = evidence.filter(matching(TextMatch.for_query(query)))
+        evidence = evidence.filter(matching(query))
     counts = facets.count(evidence, selected)
     paged = paginate(for_table(evidence).order_by(*ordering(sort)), params, count=counts.total)
     return EvidenceTable(form=form, sort=sort, paged=paged, counts=counts)

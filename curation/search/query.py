@@ -79,6 +79,15 @@ class ParsedQuery:
             words.extend(term.expansions)
         return words
 
+    def without_exclusions(self) -> "ParsedQuery":
+        groups = (tuple(term for term in group if not term.negated) for group in self.groups)
+        return replace(self, groups=tuple(group for group in groups if group))
+
+    def exclusions(self) -> "ParsedQuery":
+        """The excluded terms as one group of alternatives: what a row must not match any of."""
+        excluded = tuple(replace(term, negated=False) for term in self.terms if term.negated)
+        return replace(self, groups=(excluded,) if excluded else ())
+
     def expanded(self, symbols_by_term: dict[str, tuple[str, ...]]) -> "ParsedQuery":
         """The same query with the gene symbols each term resolves to (see `Term.expansions`)."""
         groups = tuple(

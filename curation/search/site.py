@@ -91,7 +91,7 @@ def site_search(params) -> SearchResults:
     match = TextMatch.for_query(query)
     selected = form.selected()
     backed = facets.narrow(published_evidence(), selected)
-    found_evidence = backed.filter(matching(match))
+    found_evidence = backed.filter(matching(query))
     results.counts = facets.count(found_evidence, selected)
     finders = {
         "mechanisms": lambda: _mechanisms(match, backed, selected),
@@ -102,14 +102,14 @@ def site_search(params) -> SearchResults:
     for spec in KINDS:
         if kind and spec.key != kind:
             continue
-        queryset, annotate_rows = finders[spec.key]()
-        count = results.counts.total if spec.key == "evidence" else None
+        found, ordered, annotate_rows = finders[spec.key]()
+        # Counted without the ranking and headline joins, which only the shown rows need.
+        count = results.counts.total if spec.key == "evidence" else found.count()
         if kind:
-            paged = paginate(queryset, params, count=count)
-            group = Group(spec, paged.page.paginator.count, annotate_rows(paged.rows), paged)
+            paged = paginate(ordered, params, count=count)
+            group = Group(spec, count, annotate_rows(paged.rows), paged)
         else:
-            rows = annotate_rows(list(queryset[: spec.shown]))
-            group = Group(spec, count if count is not None else queryset.count(), rows)
+            group = Group(spec, count, annotate_rows(list(ordered[: spec.shown])) if count else [])
         results.groups.append(group)
     return results
 
@@ -118,29 +118,29 @@ def _mechanisms(match: TextMatch, backed: QuerySet, selected: dict):
     mechanisms = match.filter(Mechanism.objects.published())
     if selected:
         mechanisms = mechanisms.filter(pk__in=backed.values("mechanism_id"))
-    mechanisms = match.with_headline(mechanisms.select_related("parent"), "summary")
-    ordered = mechanisms.annotate(rank=match.rank(Mechanism)).order_by("-rank", "name", "pk")
-    return ordered, lambda rows: _snippets(match, rows, "summary")
+    shown = match.with_headline(mechanisms.select_related("parent"), "summary")
+    ordered = shown.annotate(rank=match.rank(Mechanism)).order_by("-rank", "name", "pk")
+    return mechanisms, ordered, lambda rows: _snippets(match, rows, "summary")
 
 
 def _evidence(match: TextMatch, found: QuerySet):
-    rows = match.with_headline(for_table(found), "statement", whole=True)
-    ordered = rows.annotate(rank=match.rank(Evidence), mechanism_rank=match.rank(Mechanism, "mechanism__")).order_by(
+    shown = match.with_headline(for_table(found), "statement", whole=True)
+    ordered = shown.annotate(rank=match.rank(Evidence), mechanism_rank=match.rank(Mechanism, "mechanism__")).order_by(
         "-rank", "-mechanism_rank", "-reference__pub_year", "pk"
     )
-    return ordered, lambda rows: _snippets(match, rows, "statement", whole=True)
+    return found, ordered, lambda rows: _snippets(match, rows, "statement", whole=True)
 
 
 def _papers(match: TextMatch, backed: QuerySet):
     papers = match.filter(Reference.objects.defer("raw_xml")).filter(pk__in=backed.values("reference_id"))
-    papers = match.with_headline(match.with_headline(papers, "title", whole=True), "abstract")
-    ordered = papers.annotate(rank=match.rank(Reference)).order_by("-rank", "-pub_year", "pmid")
+    shown = match.with_headline(match.with_headline(papers, "title", whole=True), "abstract")
+    ordered = shown.annotate(rank=match.rank(Reference)).order_by("-rank", "-pub_year", "pmid")
 
     def annotate(rows):
         _snippets(match, rows, "title", whole=True)
         return _snippets(match, rows, "abstract")
 
-    return ordered, annotate
+    return papers, ordered, annotate
 
 
 def _genes(match: TextMatch, backed: QuerySet, selected: dict, named: dict[str, str]):
@@ -156,7 +156,7 @@ def _genes(match: TextMatch, backed: QuerySet, selected: dict, named: dict[str, 
         output_field=IntegerField(),
     )
     ordered = genes.annotate(named=how, rank=match.rank(Gene)).order_by("-named", "-rank", "symbol")
-    return ordered, lambda rows: rows
+    return genes, ordered, lambda rows: rows
 
 
 def _snippets(match: TextMatch, rows: list, field: str, *, whole=False) -> list:

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format benchmark fake-eutils clean
+.PHONY: install run test lint format benchmark benchmark-search fake-eutils clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ format: install
 
 benchmark: install
 	$(BIN)/python scripts/benchmark_refresh.py
+
+## Search pages on a generated atlas (SCALE=1.0 is full size): needs DATABASE_URL of an empty PostgreSQL database.
+benchmark-search: install
+	$(BIN)/python scripts/generate_atlas.py --scale $(or $(SCALE),1.0)
+	$(BIN)/python scripts/benchmark_search.py --explain
 
 fake-eutils: install
 	$(BIN)/python -m tests.fake_eutils --port 8765

@@ -16,6 +16,7 @@ from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status
 from curation.search import browse_evidence, search_mechanisms, site_search
+from curation.search.evidence import EXPORT_PARAMS
 from curation.search.paging import PAGE_SIZES
 from curation.versions import published_versions
 
@@ -74,13 +75,25 @@ def mechanism_list(request):
 @require_safe
 def search(request):
     results = site_search(request.GET)
-    return render(request, "curation/search.html", {"results": results, "page_sizes": PAGE_SIZES})
+    context = {"results": results, "page_sizes": PAGE_SIZES, "export_links": _evidence_export_links(request)}
+    return render(request, "curation/search.html", context)
 
 
 @require_safe
 def evidence_list(request):
     table = browse_evidence(request.GET)
-    return render(request, "curation/evidence_list.html", {"table": table, "page_sizes": PAGE_SIZES})
+    context = {"table": table, "page_sizes": PAGE_SIZES, "export_links": _evidence_export_links(request)}
+    return render(request, "curation/evidence_list.html", context)
+
+
+def _evidence_export_links(request) -> list[tuple[str, str]]:
+    """Downloads of the papers behind this page's evidence: the export view reads the same words and facets."""
+    params = request.GET.copy()
+    for name in list(params):
+        if name not in EXPORT_PARAMS:
+            params.pop(name)
+    query = f"?{params.urlencode()}" if params else ""
+    return [(label, address + query) for label, address in export_links("evidence-export")]
 
 
 def _without(request, name: str) -> str:

@@ -375,3 +375,23 @@ def test_parse_reads_web_search_syntax():
         [("review", False, True, False)],
         [("interfer", False, False, True)],
     ]
+
+
+# --- Exporting what was found -----------------------------------------------------------------
+
+
+def test_the_papers_behind_search_results_download_as_ris(client, seeded):
+    html = search(client, "JAK1 anti-PD-1").content.decode()
+    assert 'href="/evidence/cite.ris?q=JAK1+anti-PD-1" download' in html
+    response = client.get("/evidence/cite.ris", {"q": "JAK1 anti-PD-1"})
+    assert response.status_code == 200
+    cited = {item.reference.pmid for item in search(client, "JAK1 anti-PD-1").context["results"].groups[1].rows}
+    assert cited and all(
+        f"AN  - {pmid}" in response.content.decode() or str(pmid) in response.content.decode() for pmid in cited
+    )
+
+
+def test_the_evidence_table_exports_what_its_facets_select(client, seeded):
+    html = client.get("/evidence/", {"level": "review", "sort": "-year"}).content.decode()
+    assert 'href="/evidence/cite.bibtex?level=review" download' in html
+    assert client.get("/evidence/cite.ris", {"level": "astrology"}).status_code == 400

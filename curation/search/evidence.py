@@ -120,6 +120,25 @@ class EvidenceTable:
         return headers
 
 
+def _found(form: EvidenceTableForm) -> QuerySet:
+    evidence = facets.narrow(published_evidence(), form.selected())
+    query, _ = resolve_genes(parse(form.cleaned_data.get("q", "")), public_genes())
+    return evidence.filter(matching(query)) if query else evidence
+
+
+def cited_references(params) -> QuerySet | None:
+    """The papers the evidence that `params` selects (words and facets, as on /evidence/ and /search/)
+    cites, newest first; None when a parameter is invalid."""
+    form = EvidenceTableForm(params)
+    if not form.is_valid():
+        return None
+    cited = _found(form).values("reference_id")
+    return Reference.objects.filter(pk__in=cited).order_by(F("pub_year").desc(nulls_last=True), "pmid")
+
+
+EXPORT_PARAMS = ("q", *facets.FACET_PARAMS)
+
+
 def browse_evidence(params) -> EvidenceTable:
     """A page of the published evidence, narrowed by the facets (and words) in `params`, sorted.
 
@@ -130,12 +149,8 @@ def browse_evidence(params) -> EvidenceTable:
     form = EvidenceTableForm(params)
     if not form.is_valid():
         return EvidenceTable(form=form, errors=[m for errors in form.errors.values() for m in errors])
-    selected = form.selected()
     sort = form.cleaned_data.get("sort") or DEFAULT_SORT
-    evidence = facets.narrow(published_evidence(), selected)
-    query, _ = resolve_genes(parse(form.cleaned_data.get("q", "")), public_genes())
-    if query:
-        evidence = evidence.filter(matching(query))
-    counts = facets.count(evidence, selected)
+    evidence = _found(form)
+    counts = facets.count(evidence, form.selected())
     paged = paginate(for_table(evidence).order_by(*ordering(sort)), params, count=counts.total)
     return EvidenceTable(form=form, sort=sort, paged=paged, counts=counts)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from django import forms
 from django.db import connection
-from django.db.models import F, QuerySet, TextChoices, TextField, Value
+from django.db.models import F, QuerySet, TextChoices, TextField
 from django.db.models.functions import Cast
 
-from curation.models import Category, Direction, EvidenceLevel, Mechanism, Phenotype, TherapyClass
+from curation.models import Category, Direction, Evidence, EvidenceLevel, Mechanism, Phenotype, TherapyClass
 
 # Values shown per facet, most frequent first (a facet over mechanisms or genes can have thousands).
 FACET_VALUES_SHOWN = 12
@@ -126,41 +126,54 @@ def count(evidence: QuerySet, selected: dict) -> FacetCounts:
 def count_sql(evidence: QuerySet) -> tuple[str, list]:
     """One statement for every facet's counts, the total and the years (the benchmark EXPLAINs it).
 
-    The evidence found is computed once, as a materialised CTE of the facet columns;
-    each facet is then a GROUP BY over it keeping its FACET_VALUES_SHOWN most frequent
-    values, all sent as one UNION ALL. A facet over a many-to-many relation of the
-    mechanism (genes) joins its link table to the CTE instead, so that an item with
-    two genes counts once for each and the CTE keeps one row per item.
+    The evidence found is computed once, as a materialised CTE of the facet columns; each
+    facet is then a GROUP BY over it keeping its FACET_VALUES_SHOWN most frequent values,
+    all sent as one UNION ALL. A facet whose values name rows of another table (a
+    mechanism, a cancer type, a gene) is grouped by that row's id, and only the values
+    kept are joined to their table for their slug and label: grouping 200,000 items by
+    an integer is several times cheaper than by two strings. A facet over a many-to-many
+    relation of the mechanism (genes) joins its link table to the CTE, so that an item
+    with two genes counts once for each and the CTE keeps one row per item.
     """
     quote = connection.ops.quote_name
     columns = {"e_mechanism": F("mechanism_id"), "e_year": F(_YEAR)}
     for index, facet in enumerate(FACETS):
-        if _many_to_many(facet) is None:
+        if _many_to_many(facet) is not None:
+            continue
+        if _named_row(facet) is not None:
+            columns[f"v{index}"] = F(f"{facet.lookup.split('__')[0]}_id")
+        else:
             columns[f"v{index}"] = Cast(F(facet.lookup), output_field=TextField())
-            columns[f"l{index}"] = F(facet.label_lookup) if facet.label_lookup else Value(None, TextField())
     inner, params = evidence.order_by().values(**columns).query.sql_with_params()
     top = f"ORDER BY n DESC, value LIMIT {FACET_VALUES_SHOWN}"
     branches = ["SELECT '' AS facet, NULL AS value, NULL AS label, COUNT(*) AS n FROM e"]
     for index, facet in enumerate(FACETS):
-        m2m = _many_to_many(facet)
-        if m2m is None:
-            grouped = (
-                f"SELECT '{facet.param}' AS facet, v{index} AS value, l{index} AS label, COUNT(*) AS n FROM e "  # noqa: S608
-                f"WHERE v{index} IS NOT NULL AND v{index} <> '' GROUP BY v{index}, l{index}"
-            )
-        else:
+        key = f"'{facet.param}' AS facet"
+        m2m, named = _many_to_many(facet), _named_row(facet)
+        if m2m is not None:
             link, source, target, table, column = (quote(name) for name in m2m)
-            grouped = (
-                f"SELECT '{facet.param}' AS facet, t.{column} AS value, NULL AS label, COUNT(*) AS n FROM e "  # noqa: S608
-                f"JOIN {link} AS link ON link.{source} = e.e_mechanism JOIN {table} AS t ON t.id = link.{target} "
-                f"GROUP BY t.{column}"
+            ids = (
+                f"SELECT link.{target} AS value, COUNT(*) AS n FROM e JOIN {link} AS link "  # noqa: S608
+                f"ON link.{source} = e.e_mechanism GROUP BY link.{target} {top}"
             )
-        branches.append(f"SELECT * FROM ({grouped} {top}) AS f{index}")  # noqa: S608 - composed above
+            grouped = f"SELECT {key}, t.{column} AS value, NULL AS label, top.n FROM ({ids}) AS top "  # noqa: S608
+            grouped += f"JOIN {table} AS t ON t.id = top.value"
+        elif named is not None:
+            table, column, label = (quote(name) for name in named)
+            ids = f"SELECT v{index} AS value, COUNT(*) AS n FROM e WHERE v{index} IS NOT NULL GROUP BY v{index} {top}"  # noqa: S608
+            grouped = f"SELECT {key}, t.{column} AS value, t.{label} AS label, top.n FROM ({ids}) AS top "  # noqa: S608
+            grouped += f"JOIN {table} AS t ON t.id = top.value"
+        else:
+            grouped = (
+                f"SELECT * FROM (SELECT {key}, v{index} AS value, NULL AS label, COUNT(*) AS n FROM e "  # noqa: S608
+                f"WHERE v{index} IS NOT NULL AND v{index} <> '' GROUP BY v{index} {top}) AS top"
+            )
+        branches.append(f"SELECT * FROM ({grouped}) AS f{index}")  # noqa: S608 - composed above
     branches.append(
         "SELECT 'year' AS facet, CAST(e_year AS TEXT) AS value, NULL AS label, COUNT(*) AS n FROM e "
         "WHERE e_year IS NOT NULL GROUP BY e_year"
     )
-    # Only the model's own table and column names and the facets' fixed keys are interpolated.
+    # Only the models' table and column names and the facets' fixed keys are interpolated.
     return f"WITH e AS MATERIALIZED ({inner}) " + " UNION ALL ".join(branches), list(params)  # noqa: S608
 
 
@@ -183,6 +196,17 @@ def _many_to_many(facet: Facet) -> tuple[str, str, str, str, str] | None:
     )
 
 
+def _named_row(facet: Facet) -> tuple[str, str, str] | None:
+    """For a facet `<foreign key>__<field>` with a label: the target table, the value's and the label's column."""
+    parts = facet.lookup.split("__")
+    if facet.label_lookup is None or len(parts) != 2:
+        return None
+    relation = Evidence._meta.get_field(parts[0])
+    target = relation.related_model._meta
+    label = facet.label_lookup.split("__")[1]
+    return target.db_table, target.get_field(parts[1]).column, target.get_field(label).column
+
+
 def _counts_from(rows, selected) -> FacetCounts:
     by_facet: dict[str, list] = {}
     counts = FacetCounts()
@@ -199,5 +223,6 @@ def _counts_from(rows, selected) -> FacetCounts:
             FacetValue(value, facet.label_of(value, label), items, selected=str(selected.get(facet.param)) == value)
             for value, label, items in by_facet.get(facet.param, [])
         ]
+        values.sort(key=lambda value: (-value.count, value.label))
         counts.facets.append((facet, values))
     return counts

@@ -63,8 +63,8 @@ def site_search(params) -> SearchResults:
 
     Never raises for what a reader can type: a query that is too long, has no words to
     look for or names an unknown facet value gives no results and a message. Runs a fixed
-    number of queries: the genes the words name, the facet counts, then a count and a page
-    of rows per kind shown.
+    number of queries: the genes the words name, the facet counts, then per kind shown a
+    count, the page's ids in rank order and their rows with headlines.
     """
     q = params.get("q", "")
     kind = params.get("kind", "") if params.get("kind", "") in KIND_KEYS else ""
@@ -102,16 +102,27 @@ def site_search(params) -> SearchResults:
     for spec in KINDS:
         if kind and spec.key != kind:
             continue
-        found, ordered, annotate_rows = finders[spec.key]()
+        found, ordered, shown, annotate_rows = finders[spec.key]()
         # Counted without the ranking and headline joins, which only the shown rows need.
         count = results.counts.total if spec.key == "evidence" else found.count()
+        if shown is not None:
+            # The page's ids first, then its rows with their headlines: PostgreSQL would
+            # otherwise run ts_headline over every match before sorting them.
+            ordered = ordered.values_list("pk", flat=True)
         if kind:
             paged = paginate(ordered, params, count=count)
-            group = Group(spec, count, annotate_rows(paged.rows), paged)
+            rows = paged.rows
         else:
-            group = Group(spec, count, annotate_rows(list(ordered[: spec.shown])) if count else [])
-        results.groups.append(group)
+            paged, rows = None, list(ordered[: spec.shown]) if count else []
+        if shown is not None:
+            rows = _in_order(shown, rows)
+        results.groups.append(Group(spec, count, annotate_rows(rows), paged))
     return results
+
+
+def _in_order(queryset: QuerySet, ids: list) -> list:
+    by_pk = {row.pk: row for row in queryset.filter(pk__in=ids)} if ids else {}
+    return [by_pk[pk] for pk in ids if pk in by_pk]
 
 
 def _mechanisms(match: TextMatch, backed: QuerySet, selected: dict):
@@ -119,28 +130,28 @@ def _mechanisms(match: TextMatch, backed: QuerySet, selected: dict):
     if selected:
         mechanisms = mechanisms.filter(pk__in=backed.values("mechanism_id"))
     shown = match.with_headline(mechanisms.select_related("parent"), "summary")
-    ordered = shown.annotate(rank=match.rank(Mechanism)).order_by("-rank", "name", "pk")
-    return mechanisms, ordered, lambda rows: _snippets(match, rows, "summary")
+    ordered = mechanisms.annotate(rank=match.rank(Mechanism)).order_by("-rank", "name", "pk")
+    return mechanisms, ordered, shown, lambda rows: _snippets(match, rows, "summary")
 
 
 def _evidence(match: TextMatch, found: QuerySet):
     shown = match.with_headline(for_table(found), "statement", whole=True)
-    ordered = shown.annotate(rank=match.rank(Evidence), mechanism_rank=match.rank(Mechanism, "mechanism__")).order_by(
+    ordered = found.annotate(rank=match.rank(Evidence), mechanism_rank=match.rank(Mechanism, "mechanism__")).order_by(
         "-rank", "-mechanism_rank", "-reference__pub_year", "pk"
     )
-    return found, ordered, lambda rows: _snippets(match, rows, "statement", whole=True)
+    return found, ordered, shown, lambda rows: _snippets(match, rows, "statement", whole=True)
 
 
 def _papers(match: TextMatch, backed: QuerySet):
     papers = match.filter(Reference.objects.defer("raw_xml")).filter(pk__in=backed.values("reference_id"))
     shown = match.with_headline(match.with_headline(papers, "title", whole=True), "abstract")
-    ordered = shown.annotate(rank=match.rank(Reference)).order_by("-rank", "-pub_year", "pmid")
+    ordered = papers.annotate(rank=match.rank(Reference)).order_by("-rank", "-pub_year", "pmid")
 
     def annotate(rows):
         _snippets(match, rows, "title", whole=True)
         return _snippets(match, rows, "abstract")
 
-    return papers, ordered, annotate
+    return papers, ordered, shown, annotate
 
 
 def _genes(match: TextMatch, backed: QuerySet, selected: dict, named: dict[str, str]):
@@ -156,7 +167,7 @@ def _genes(match: TextMatch, backed: QuerySet, selected: dict, named: dict[str, 
         output_field=IntegerField(),
     )
     ordered = genes.annotate(named=how, rank=match.rank(Gene)).order_by("-named", "-rank", "symbol")
-    return genes, ordered, lambda rows: rows
+    return genes, ordered, None, lambda rows: rows
 
 
 def _snippets(match: TextMatch, rows: list, field: str, *, whole=False) -> list:

@@ -129,13 +129,14 @@ def _mechanisms(match: TextMatch, backed: QuerySet, selected: dict):
     mechanisms = match.filter(Mechanism.objects.published())
     if selected:
         mechanisms = mechanisms.filter(pk__in=backed.values("mechanism_id"))
-    shown = match.with_headline(mechanisms.select_related("parent"), "summary")
+    # The shown rows are read by id (found above), so their query need not match again.
+    shown = match.with_headline(Mechanism.objects.select_related("parent"), "summary")
     ordered = mechanisms.annotate(rank=match.rank(Mechanism)).order_by("-rank", "name", "pk")
     return mechanisms, ordered, shown, lambda rows: _snippets(match, rows, "summary")
 
 
 def _evidence(match: TextMatch, found: QuerySet):
-    shown = match.with_headline(for_table(found), "statement", whole=True)
+    shown = match.with_headline(for_table(Evidence.objects.all()), "statement", whole=True)
     ordered = found.annotate(rank=match.rank(Evidence), mechanism_rank=match.rank(Mechanism, "mechanism__")).order_by(
         "-rank", "-mechanism_rank", "-reference__pub_year", "pk"
     )
@@ -144,7 +145,8 @@ def _evidence(match: TextMatch, found: QuerySet):
 
 def _papers(match: TextMatch, backed: QuerySet):
     papers = match.filter(Reference.objects.defer("raw_xml")).filter(pk__in=backed.values("reference_id"))
-    shown = match.with_headline(match.with_headline(papers, "title", whole=True), "abstract")
+    shown = Reference.objects.defer("raw_xml")
+    shown = match.with_headline(match.with_headline(shown, "title", whole=True), "abstract")
     ordered = papers.annotate(rank=match.rank(Reference)).order_by("-rank", "-pub_year", "pmid")
 
     def annotate(rows):

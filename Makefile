@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format benchmark benchmark-triage fake-eutils clean
+.PHONY: install run test lint format benchmark benchmark-triage benchmark-search fake-eutils clean
 
 # Two stamps: `make run` needs only the runtime packages, `make test` adds the test tools (Playwright alone
 # is a 50 MB wheel). The pip that `venv` bundles with Python 3.11 installs a pyproject.toml project
@@ -57,6 +57,10 @@ benchmark: install
 ## One saved-search run: esearch + efetch of 10,000 new PMIDs on real workers (docs/triage.md). Not in `make test`.
 benchmark-triage: install
 	$(BIN)/python scripts/benchmark_triage.py
+## Search pages on a generated atlas (SCALE=1.0 is full size): needs DATABASE_URL of an empty PostgreSQL database.
+benchmark-search: install
+	$(BIN)/python scripts/generate_atlas.py --scale $(or $(SCALE),1.0)
+	$(BIN)/python scripts/benchmark_search.py --explain
 
 fake-eutils: install
 	$(BIN)/python -m tests.fake_eutils --port 8765

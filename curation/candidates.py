@@ -43,7 +43,6 @@ from curation.models import (
     CandidateMechanism,
     CandidateSource,
     Gene,
-    GeneAlias,
     Mechanism,
     Reference,
     RejectReason,
@@ -52,6 +51,7 @@ from curation.models import (
     Suggestion,
     Therapy,
     fit_to_column,
+    split_aliases,
 )
 from curation.paste import parse_paste
 from curation.pubmed_records import CitationRecord, plain_text
@@ -82,14 +82,11 @@ def suggestable_mechanisms():
 
 
 def atlas_tagger() -> Tagger:
-    """The tagger for the atlas as it is now: gene symbols and aliases, therapies, mechanism names (4 queries)."""
-    aliases: dict[str, list[str]] = {}
-    for symbol, alias in GeneAlias.objects.values_list("gene__symbol", "alias"):
-        aliases.setdefault(symbol, []).append(alias)
+    """The tagger for the atlas as it is now: gene symbols and aliases, therapies, mechanism names (3 queries)."""
     terms = [
         term
-        for symbol in Gene.objects.values_list("symbol", flat=True)
-        for term in gene_terms(symbol, aliases.get(symbol, ()))
+        for symbol, aliases in Gene.objects.values_list("symbol", "aliases")
+        for term in gene_terms(symbol, split_aliases(aliases))
     ]
     terms += [Term(name, THERAPY, name, f"therapy {name}") for name in Therapy.objects.values_list("name", flat=True)]
     terms += [

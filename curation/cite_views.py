@@ -6,13 +6,14 @@ state in review or a revision's text), a reference must be cited by a published
 mechanism.
 """
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from curation.citations.responses import export_response, items_response
 from curation.citing import distinct_references, entry_citation, export_links, page_jsonld
 from curation.models import Mechanism, Reference, Status
+from curation.search.evidence import cited_references
 from curation.versions import published_versions, version_evidence, version_record
 from curation.views import _public_reference, is_public, mark_first_citations
 
@@ -58,6 +59,19 @@ def mechanism_export(request, slug, fmt):
         return _retired(request, slug)
     references = Reference.objects.filter(evidence__mechanism=mechanism).distinct().order_by("-pub_year", "pmid")
     return export_response(references, fmt, filename=f"{mechanism.slug}-references", title=mechanism.name)
+
+
+@require_safe
+def evidence_export(request, fmt):
+    """The papers cited by the evidence a search or the evidence table selects (same GET parameters)."""
+    references = cited_references(request.GET)
+    if references is None:
+        return HttpResponse(
+            "These filters cannot be applied; open the search again and change them.\n",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    return export_response(references, fmt, filename="atlas-evidence-references", title="Evidence references")
 
 
 @require_safe

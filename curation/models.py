@@ -6,10 +6,12 @@ Every editable model carries a `version` counter for optimistic concurrency
 and a simple-history table so that every change is traceable.
 """
 
+import re
 from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -23,6 +25,44 @@ from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
 MAX_TREE_DEPTH = 3
+ALIAS_SEPARATOR = ", "
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./+αβγδκ-]*$")
+
+
+def split_aliases(value: str) -> list[str]:
+    """The aliases written in an aliases field ("PD-L1, B7-H1"), stripped, without empties or repeats."""
+    seen: dict[str, str] = {}
+    for alias in re.split(r"[,;\n]", value or ""):
+        alias = " ".join(alias.split())
+        if alias and alias.casefold() not in seen:
+            seen[alias.casefold()] = alias
+    return list(seen.values())
+
+
+def validate_aliases(value: str) -> None:
+    """Each alias is a name readers type (letters, digits, spaces, - . / +), at most 40 characters."""
+    bad = [alias for alias in split_aliases(value) if len(alias) > 40 or not _ALIAS.match(alias)]
+    if bad:
+        raise ValidationError(
+            "Write aliases as names separated by commas (letters, digits, spaces and - . / + only, "
+            "at most 40 characters each); these are not: %(bad)s.",
+            params={"bad": ", ".join(bad[:5])},
+        )
+
+
+class AliasesField(models.CharField):
+    """Other names of a row, separated by commas; stored normalised ("PD-L1, B7-H1")."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 300)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("validators", [validate_aliases])
+        super().__init__(*args, **kwargs)
+
+    def pre_save(self, model_instance, add):
+        value = ALIAS_SEPARATOR.join(split_aliases(getattr(model_instance, self.attname)))
+        setattr(model_instance, self.attname, value)
+        return value
 
 
 def fit_to_column(field: models.Field, value):
@@ -146,6 +186,10 @@ class Gene(Versioned):
         help_text="HGNC approved symbol, exactly as HGNC writes it (e.g. B2M, HLA-A, JAK1).",
     )
     name = models.CharField(max_length=255, blank=True, help_text="HGNC approved name.")
+    aliases = AliasesField(
+        help_text="Other symbols and names readers search for, separated by commas (e.g. PD-L1, B7-H1 for "
+        "CD274). Searching an alias finds the gene under its HGNC symbol.",
+    )
     hgnc_id = models.CharField(
         "HGNC id",
         max_length=16,
@@ -229,6 +273,9 @@ class Mechanism(Versioned):
         help_text="Stable identifier used in URLs and citations. Never change it once published.",
     )
     name = models.CharField(max_length=200)
+    aliases = AliasesField(
+        help_text="Other names of the mechanism readers search for, separated by commas (e.g. MHC-I loss).",
+    )
     category = models.CharField(max_length=20, choices=Category.choices)
     parent = models.ForeignKey(
         "self",
@@ -770,26 +817,6 @@ class DataRelease(models.Model):
 # ---------------------------------------------------------------------------
 # Literature triage: saved PubMed searches feed a queue of candidate papers
 # ---------------------------------------------------------------------------
-class GeneAlias(models.Model):
-    """Another name a gene goes by in the literature (PD-L1 for CD274); the triage tagger highlights it."""
-
-    gene = models.ForeignKey(Gene, on_delete=models.CASCADE, related_name="aliases")
-    alias = models.CharField(
-        max_length=64,
-        validators=[RegexValidator(r"^\S(.*\S)?$", "An alias has no leading or trailing spaces.")],
-        help_text="As papers write it, case included (PD-L1, B7-H1). Matched case-sensitively as a whole word.",
-    )
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["gene", "alias"]
-        verbose_name_plural = "gene aliases"
-        constraints = [models.UniqueConstraint(fields=["gene", "alias"], name="gene_alias_once_per_gene")]
-
-    def __str__(self):
-        return f"{self.alias} ({self.gene})"
-
-
 class SavedSearch(Versioned):
     """A PubMed query a curator saved; beat runs it on its schedule over the entry dates not yet covered."""
 
@@ -1208,3 +1235,50 @@ class Suggestion(models.Model):
 
     def __str__(self):
         return f"Suggestion #{self.pk} by {self.suggested_by_id}"
+
+
+# --- Full-text search documents (PostgreSQL) -----------------------------------------------
+# Each searchable table has a stored, generated tsvector column `search_vector` with a GIN
+# index, added by the PostgreSQL-only migration 0007_search_vectors: PostgreSQL computes it
+# from the row's own columns on every INSERT and UPDATE, whichever code path writes the row
+# (saves, QuerySet.update, the refresh pipeline's raw `UPDATE ... FROM (VALUES ...)`).
+# The models above do not declare the column, so Django never reads it with the row (a
+# reference's vector is kilobytes) and never writes it. These read-only models map that one
+# column for the search queries (curation/search/) and exist for nothing else.
+# What each column holds, and its weight (A highest), is in that migration and docs/search.md.
+SEARCH_CONFIG = "english"
+
+
+class SearchDocument(models.Model):
+    """The stored full-text vector of one row of another model's table (read-only; PostgreSQL only)."""
+
+    vector = SearchVectorField(db_column="search_vector")
+
+    class Meta:
+        abstract = True
+        managed = False
+
+    def __str__(self):
+        return f"search document of {self.row}"
+
+
+def _search_document(model):
+    """A read-only model on `model`'s table with its primary key (`row`) and its vector."""
+    meta = type("Meta", (), {"db_table": model._meta.db_table, "managed": False})
+    row = models.OneToOneField(
+        model,
+        primary_key=True,
+        db_column=model._meta.pk.column,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="search_document",
+    )
+    return type(f"{model.__name__}Document", (SearchDocument,), {"__module__": __name__, "Meta": meta, "row": row})
+
+
+MechanismDocument = _search_document(Mechanism)
+GeneDocument = _search_document(Gene)
+TherapyDocument = _search_document(Therapy)
+CancerTypeDocument = _search_document(CancerType)
+EvidenceDocument = _search_document(Evidence)
+ReferenceDocument = _search_document(Reference)

@@ -23,7 +23,6 @@ TRIAGE_PERMISSIONS = [
     "curation.view_searchrun",
     "curation.view_candidate",
     TRIAGE_CANDIDATES,
-    *(f"curation.{action}_genealias" for action in ("add", "change", "delete", "view")),
 ]
 
 _EDITABLE = ["mechanism", "evidence", "reference", "gene", "therapy", "cancertype"]

@@ -70,7 +70,14 @@ def seed_atlas(path: Path | str = DEFAULT_SEED_PATH) -> SeedReport:
 
 
 def _load(data: dict, report: SeedReport) -> None:
-    genes = _load_simple(report, "genes", Gene, "symbol", data["genes"], lambda row: {"name": row.get("name", "")})
+    genes = _load_simple(
+        report,
+        "genes",
+        Gene,
+        "symbol",
+        data["genes"],
+        lambda row: {"name": row.get("name", ""), "aliases": row.get("aliases", "")},
+    )
     therapies = _load_simple(
         report,
         "therapies",

@@ -109,6 +109,8 @@ def export_release(requested_by_id: int | None = None) -> int | None:
     except releases.ReleaseInProgress:
         logger.info("data release: another build is running")
         return None
+
+
 def _guarded(run_id: int, work):
     """Run `work()`; a bug or a database error fails the saved-search run instead of leaving it going forever."""
     try:

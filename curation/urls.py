@@ -5,6 +5,9 @@ from curation import cite_views, dashboard, release_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
+    path("evidence/", views.evidence_list, name="evidence-list"),
+    path("evidence/cite.<str:fmt>", cite_views.evidence_export, name="evidence-export"),
     path("mechanisms/", views.mechanism_list, name="mechanism-list"),
     path("mechanisms/<slug:slug>/", views.mechanism_detail, name="mechanism-detail"),
     # Citing: exports, published versions and their permalinks (curation/cite_views.py).

@@ -19,7 +19,9 @@ from curation import candidates
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status, Suggestion
-from curation.search import search_mechanisms
+from curation.search import browse_evidence, search_mechanisms, site_search
+from curation.search.evidence import EXPORT_PARAMS
+from curation.search.paging import PAGE_SIZES
 from curation.versions import published_versions
 
 
@@ -63,12 +65,39 @@ def mechanism_list(request):
         {
             "form": search.form,
             "mechanisms": search.mechanisms,
+            "count": search.count,
+            "paged": search.paged,
+            "page_sizes": PAGE_SIZES,
             "errors": search.errors,
             "active_filters": [
                 (label, value, _without(request, name)) for name, label, value in search.form.active_filters()
             ],
         },
     )
+
+
+@require_safe
+def search(request):
+    results = site_search(request.GET)
+    context = {"results": results, "page_sizes": PAGE_SIZES, "export_links": _evidence_export_links(request)}
+    return render(request, "curation/search.html", context)
+
+
+@require_safe
+def evidence_list(request):
+    table = browse_evidence(request.GET)
+    context = {"table": table, "page_sizes": PAGE_SIZES, "export_links": _evidence_export_links(request)}
+    return render(request, "curation/evidence_list.html", context)
+
+
+def _evidence_export_links(request) -> list[tuple[str, str]]:
+    """Downloads of the papers behind this page's evidence: the export view reads the same words and facets."""
+    params = request.GET.copy()
+    for name in list(params):
+        if name not in EXPORT_PARAMS:
+            params.pop(name)
+    query = f"?{params.urlencode()}" if params else ""
+    return [(label, address + query) for label, address in export_links("evidence-export")]
 
 
 def _without(request, name: str) -> str:

@@ -46,6 +46,16 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def roles_as_migrated(django_db_setup, django_db_blocker) -> dict[str, set[str]]:
+    """{role: its permissions} as the migrations left the test database, read before any test can flush it."""
+    with django_db_blocker.unblock():
+        return {
+            group.name: {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+            for group in Group.objects.prefetch_related("permissions__content_type")
+        }
+
+
 @pytest.fixture
 def role_groups(db):
     """The Curator, Reviewer and Admin groups with their permissions; the personas depend on it.

@@ -161,7 +161,7 @@ def test_home_shows_both_branches_as_a_tree_with_counts(client, atlas):
     assert antigen_at < child_at < html.index("Tumour-extrinsic")
     assert 'href="/mechanisms/b2m-loss/"' in html
     assert "1 evidence item<" in html
-    assert '<form class="search-box" role="search" action="/mechanisms/" method="get">' in html
+    assert '<form class="search-box" role="search" action="/search/" method="get">' in html
     assert '<label for="home-search">' in html
 
 
@@ -217,7 +217,8 @@ def test_list_shows_every_published_mechanism_and_nothing_else(client, atlas):
         ("phenotype=acquired", ["Antigen presentation defects", "Loss of beta-2-microglobulin"]),
         ("phenotype=primary", ["Interferon-gamma pathway loss"]),
         ("q=interferon", ["Interferon-gamma pathway loss"]),
-        ("q=MHC+class", ["Loss of beta-2-microglobulin"]),  # in the summary, every word must match
+        # Every word must match, in the name, summary or strategies.
+        ("q=MHC+class", ["Antigen presentation defects", "Loss of beta-2-microglobulin"]),
         ("q=surface+peptides", []),
         (
             "gene=B2M&therapy=pembrolizumab&category=tumor-intrinsic",

@@ -8,12 +8,11 @@ from curation import roles
 pytestmark = pytest.mark.django_db
 
 
-def test_after_the_migrations_every_role_holds_exactly_its_permissions():
-    # The groups here come from the data migrations (0002 and those after it), not from a fixture.
+def test_after_the_migrations_every_role_holds_exactly_its_permissions(roles_as_migrated):
+    # The groups as the data migrations (0002 and those after it) left them, read before any test ran.
+    assert set(roles_as_migrated) == set(roles.ROLE_PERMISSIONS)
     for role, wanted in roles.ROLE_PERMISSIONS.items():
-        group = Group.objects.get(name=role)
-        held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
-        assert held == set(wanted), role
+        assert roles_as_migrated[role] == set(wanted), role
 
 
 def test_syncing_refuses_a_permission_that_does_not_exist_unless_told_to_skip_it(monkeypatch):

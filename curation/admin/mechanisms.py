@@ -232,12 +232,12 @@ class MechanismAdmin(CuratedAdminMixin, admin.ModelAdmin):
         ("therapies", admin.RelatedOnlyFieldListFilter),
         ("cancer_types", admin.RelatedOnlyFieldListFilter),
     )
-    search_fields = ("name", "slug", "summary", "genes__symbol")
+    search_fields = ("name", "aliases", "slug", "summary", "genes__symbol")
     autocomplete_fields = ("parent", "genes", "therapies", "cancer_types")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = (*WORKFLOW_FIELDS, *RECORD_FIELDS)
     fieldsets = (
-        (None, {"fields": ("name", "slug", "category", "parent")}),
+        (None, {"fields": ("name", "aliases", "slug", "category", "parent")}),
         (
             "What it is and how to overcome it",
             {

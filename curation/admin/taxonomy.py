@@ -9,7 +9,7 @@ from django.db.models import Count
 
 from curation.admin.common import on_changelist
 from curation.admin.history import CuratedAdminMixin
-from curation.models import CancerType, Gene, GeneAlias, Therapy
+from curation.models import CancerType, Gene, Therapy
 
 
 class _CountsMechanisms:
@@ -26,19 +26,11 @@ class _CountsMechanisms:
         return getattr(obj, "mechanism_count", None)
 
 
-class GeneAliasInline(admin.TabularInline):
-    """Other names of the gene in the literature; the literature queue highlights them with the symbol."""
-
-    model = GeneAlias
-    extra = 1
-
-
 @admin.register(Gene)
 class GeneAdmin(CuratedAdminMixin, _CountsMechanisms, admin.ModelAdmin):
-    inlines = [GeneAliasInline]
-    list_display = ("symbol", "name", "hgnc_id", "ncbi_gene_id", "mechanism_count")
-    search_fields = ("symbol", "name", "hgnc_id", "aliases__alias")
-    fields = ("symbol", "name", "hgnc_id", "ncbi_gene_id")
+    list_display = ("symbol", "name", "aliases", "hgnc_id", "ncbi_gene_id", "mechanism_count")
+    search_fields = ("symbol", "name", "aliases", "hgnc_id")
+    fields = ("symbol", "name", "aliases", "hgnc_id", "ncbi_gene_id")
 
 
 @admin.register(Therapy)

@@ -11,6 +11,7 @@ query per row.
 
 import django_filters as filters
 from django.db.models import Exists, OuterRef, Q
+from rest_framework.exceptions import ValidationError
 
 from curation.models import (
     REFERENCE_FLAGS,
@@ -26,7 +27,8 @@ from curation.models import (
     Therapy,
     TherapyClass,
 )
-from curation.search import filter_mechanisms
+from curation.search import filter_mechanisms, text_match
+from curation.search.query import QueryTooLong
 
 __all__ = [
     "CancerTypeFilter",
@@ -61,7 +63,11 @@ class MechanismFilter(filters.FilterSet):
         fields = []
 
     def filter_text(self, queryset, name, value):
-        return filter_mechanisms(queryset, q=" ".join(value.split()))
+        try:
+            match = text_match(value)
+        except QueryTooLong as error:
+            raise ValidationError({"q": str(error)}) from None
+        return filter_mechanisms(queryset, match=match)
 
     def filter_gene(self, queryset, name, value):
         return queryset.filter(pk__in=_mechanisms_naming_gene(value))

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from curation.api import filters
 from curation.api.pagination import DEFAULT_PAGE_SIZE, KeysetPagination, Ordering
 from curation.models import Mechanism, Status
-from curation.search import search_mechanisms
+from curation.search import ranked_mechanisms
 from curation.serializers import RESOURCES, MechanismSerializer
 
 __all__ = ["DETAIL_VIEWS", "LIST_VIEWS", "SearchView", "docs", "not_found"]
@@ -163,19 +163,21 @@ class SearchView(APIView):
     )
     def get(self, request):
         page, page_size = _page_number(request)
-        search = search_mechanisms({k: v for k, v in request.query_params.items() if k not in ("page", "page_size")})
-        if search.errors:
-            raise ValidationError({"search": search.errors})
-        # The search gives its matches in its ranking; the page is loaded as the mechanisms resource.
-        ranked = [mechanism.pk for mechanism in search.mechanisms]
+        form, ranked = ranked_mechanisms(
+            {k: v for k, v in request.query_params.items() if k not in ("page", "page_size")}
+        )
+        if ranked is None:
+            raise ValidationError({"search": [message for errors in form.errors.values() for message in errors]})
+        # The site's ranking decides the page; its rows are loaded as the mechanisms resource.
+        count = ranked.count()
         start = (page - 1) * page_size
-        wanted = ranked[start : start + page_size]
+        wanted = list(ranked.values_list("pk", flat=True)[start : start + page_size])
         rows = {m.pk: m for m in RESOURCES["mechanisms"].rows().filter(pk__in=wanted)}
         results = MechanismSerializer([rows[pk] for pk in wanted if pk in rows], many=True).data
         return Response(
             {
-                "count": len(ranked),
-                "next": _page_link(request, page + 1) if start + page_size < len(ranked) else None,
+                "count": count,
+                "next": _page_link(request, page + 1) if start + page_size < count else None,
                 "previous": _page_link(request, page - 1) if page > 1 else None,
                 "results": results,
             }

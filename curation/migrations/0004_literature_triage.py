@@ -65,38 +65,6 @@ class Migration(migrations.Migration):
             field=models.ManyToManyField(blank=True, related_name='candidates', through='curation.CandidateMechanism', to='curation.mechanism'),
         ),
         migrations.CreateModel(
-            name='GeneAlias',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('alias', models.CharField(help_text='As papers write it, case included (PD-L1, B7-H1). Matched case-sensitively as a whole word.', max_length=64, validators=[django.core.validators.RegexValidator('^\\S(.*\\S)?$', 'An alias has no leading or trailing spaces.')])),
-                ('gene', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='aliases', to='curation.gene')),
-            ],
-            options={
-                'verbose_name_plural': 'gene aliases',
-                'ordering': ['gene', 'alias'],
-            },
-        ),
-        migrations.CreateModel(
-            name='HistoricalGeneAlias',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('alias', models.CharField(help_text='As papers write it, case included (PD-L1, B7-H1). Matched case-sensitively as a whole word.', max_length=64, validators=[django.core.validators.RegexValidator('^\\S(.*\\S)?$', 'An alias has no leading or trailing spaces.')])),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('gene', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='curation.gene')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-            ],
-            options={
-                'verbose_name': 'historical gene alias',
-                'verbose_name_plural': 'historical gene aliases',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
             name='HistoricalSavedSearch',
             fields=[
                 ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
@@ -306,10 +274,6 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='candidatemechanism',
             constraint=models.UniqueConstraint(fields=('candidate', 'mechanism'), name='candidate_mechanism_once'),
-        ),
-        migrations.AddConstraint(
-            model_name='genealias',
-            constraint=models.UniqueConstraint(fields=('gene', 'alias'), name='gene_alias_once_per_gene'),
         ),
         migrations.AddConstraint(
             model_name='savedsearch',

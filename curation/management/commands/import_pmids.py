@@ -9,6 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from curation import importing
+from curation.management.argtypes import seconds
 from curation.management.commands._pubmed_cli import read_input, wait_for_run
 from curation.models import ReferenceImport
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--confirm", action="store_true", help="also add the references whose citations matched")
         parser.add_argument("--wait", action="store_true", help="wait for the PubMed fetch to end and print its counts")
         parser.add_argument(
-            "--timeout", type=float, help=f"stop waiting after this many seconds (lookup: {LOOKUP_TIMEOUT} by default)"
+            "--timeout", type=seconds, help=f"stop waiting after this many seconds (lookup: {LOOKUP_TIMEOUT} by default)"
         )
 
     def handle(self, *args, items, file, confirm, wait, timeout, **options):

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from curation import refresh
+from curation.management.argtypes import MAX_STALE_DAYS, bounded_int, pmid, seconds
 from curation.management.commands._pubmed_cli import wait_for_run
 from curation.models import RefreshRun
 
@@ -15,12 +16,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("pmids", nargs="*", type=int, metavar="PMID")
+        parser.add_argument("pmids", nargs="*", type=pmid, metavar="PMID")
         scope = parser.add_mutually_exclusive_group()
         scope.add_argument("--all", action="store_true", help="refresh every reference")
-        scope.add_argument("--stale", type=int, metavar="DAYS", help="refresh references not fetched for DAYS days")
+        scope.add_argument(
+            "--stale",
+            type=bounded_int(0, MAX_STALE_DAYS),
+            metavar="DAYS",
+            help="refresh references not fetched for DAYS days",
+        )
         parser.add_argument("--wait", action="store_true", help="wait for the run to end and print its counts")
-        parser.add_argument("--timeout", type=float, help="with --wait: stop waiting after this many seconds")
+        parser.add_argument("--timeout", type=seconds, help="with --wait: stop waiting after this many seconds")
 
     def handle(self, *args, pmids, all, stale, wait, timeout, **options):
         chosen = [bool(pmids), all, stale is not None]

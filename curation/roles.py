@@ -55,6 +55,11 @@ ADMIN_PERMISSIONS = [
     "curation.view_datarelease",
     "curation.delete_savedsearch",
     *(f"auth.{action}_{model}" for model in ("user", "group") for action in ("add", "change", "delete", "view")),
+    # Sign-in lockouts (django-axes): see who was locked out, and lift a lockout by deleting the attempt.
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
 ]
 
 ROLE_PERMISSIONS = {CURATOR: CURATOR_PERMISSIONS, REVIEWER: REVIEWER_PERMISSIONS, ADMIN: ADMIN_PERMISSIONS}

@@ -7,6 +7,11 @@ later as a silently wrong default.
 
 import os
 
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -63,13 +68,36 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def env_secret(name: str, *, required: bool, dev_default: str) -> str:
-    """A secret that production must set and development may leave out."""
+    """A secret that production must set, strong, and development may leave out.
+
+    Production refuses what `check --deploy` only warns about (Django's own
+    thresholds, so both agree) and the development key. The message names the
+    variable and the rule, never the value.
+    """
     value = os.environ.get(name, "")
-    if value:
-        return value
-    if required:
+    if not required:
+        return value or dev_default
+    if not value:
         raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG is off")
-    return dev_default
+    problem = _weak_secret_problem(value, dev_default)
+    if problem:
+        raise ImproperlyConfigured(
+            f"{name} is too weak for DJANGO_DEBUG=false: {problem}. "
+            "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
+    return value
+
+
+def _weak_secret_problem(value: str, dev_default: str) -> str | None:
+    if value == dev_default:
+        return "it is the development key"
+    if value.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"it starts with '{SECRET_KEY_INSECURE_PREFIX}', the mark of a key Django generated for development"
+    if len(value) < SECRET_KEY_MIN_LENGTH:
+        return f"it must be at least {SECRET_KEY_MIN_LENGTH} characters long"
+    if len(set(value)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"it must have at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different characters"
+    return None
 
 
 _RATE_PERIODS = ("second", "minute", "hour", "day")

@@ -5,10 +5,12 @@ production sets DJANGO_DEBUG=false and then must provide a secret key, hosts
 and a real database. See README.md for every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from resistance_atlas.env import env_bool, env_float, env_int, env_list, env_rate, env_secret, env_str
@@ -38,12 +40,15 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served as our own static files
+    "axes",
     "curation",
 ]
 
 MIDDLEWARE = [
     "resistance_atlas.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "resistance_atlas.middleware.UnstorableInputMiddleware",  # before anything can send a NUL to PostgreSQL
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -53,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: it turns a lockout into its page
 ]
 
 ROOT_URLCONF = "resistance_atlas.urls"
@@ -124,6 +130,59 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# The atlas serves every script, style, font and image itself (no CDN) and has no inline
+# script or style (tests/test_security_headers.py scans the templates; the browser tests
+# record violations on every page), so the policy needs no 'unsafe-inline' and no nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # the admin's stylesheets draw a few icons as data: URLs
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Features no page of the atlas uses, denied to the page and to anything it might embed.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+
+# --- Sign-in throttling (django-axes) ---------------------------------------------
+# After LOGIN_FAILURE_LIMIT failed sign-ins, that username is locked out from that address
+# for LOGIN_COOLOFF_MINUTES (every further failure restarts the wait). Keyed by both, so a
+# guesser elsewhere cannot lock a curator out. Admins lift a lockout at once under Axes ›
+# Access attempts (delete the row), or with `manage.py axes_reset_username NAME`.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "resistance_atlas.sign_in.lockout_response"
+if SECURE_PROXY_SSL_HEADER:
+    AXES_CLIENT_IP_CALLABLE = "resistance_atlas.sign_in.forwarded_client_ip"
 
 LOGGING = {
     "version": 1,

@@ -72,3 +72,24 @@ def test_production_refuses_to_run_without_a_contact_address_for_ncbi():
     result = _manage("check", extra_env={**PRODUCTION_ENV, "NCBI_EMAIL": ""})
     assert result.returncode != 0
     assert "NCBI_EMAIL must be set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("short-but-random-Q7#x", "at least 50 characters"),
+        ("ab" * 40, "at least 5 different characters"),
+        ("django-insecure-" + "k3#9vX!q2Lm^7zR0pT&w4Yb8nC1dF6hJ$s5Ge*A", "django-insecure-"),
+        ("dev-only-insecure-key-resistance-atlas-never-use-in-production", "development key"),
+    ],
+)
+def test_production_refuses_to_start_with_a_weak_secret_key(secret, why):
+    result = _manage("check", extra_env={**PRODUCTION_ENV, "DJANGO_SECRET_KEY": secret})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr and why in result.stderr
+    assert secret not in result.stderr  # the message must not print the secret itself
+
+
+def test_a_weak_secret_key_is_accepted_in_development():
+    result = _manage("check", extra_env={"DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": "short"})
+    assert result.returncode == 0, result.stderr

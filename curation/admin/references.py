@@ -477,7 +477,7 @@ class ReferenceAdmin(HistoryAdminMixin, admin.ModelAdmin):
     def raw_xml_block(self, obj):
         if not obj.raw_xml:
             return "—"
-        return format_html('<pre style="white-space: pre-wrap; max-height: 30em; overflow: auto">{}</pre>', obj.raw_xml)
+        return format_html('<pre class="raw-xml">{}</pre>', obj.raw_xml)
 
     @admin.display(description="evidence", ordering="evidence_count")
     def evidence_count(self, obj):

@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format benchmark benchmark-triage benchmark-search fake-eutils clean
+.PHONY: install run test lint format benchmark benchmark-triage benchmark-search fuzz fake-eutils clean
 
 # Two stamps: `make run` needs only the runtime packages, `make test` adds the test tools (Playwright alone
 # is a 50 MB wheel). The pip that `venv` bundles with Python 3.11 installs a pyproject.toml project
@@ -61,6 +61,10 @@ benchmark-triage: install
 benchmark-search: install
 	$(BIN)/python scripts/generate_atlas.py --scale $(or $(SCALE),1.0)
 	$(BIN)/python scripts/benchmark_search.py --explain
+
+## The hostile-input suite with many more generated examples per page and command than `make test` (~15 min).
+fuzz: install
+	HOSTILE_EXAMPLES=$${HOSTILE_EXAMPLES:-60} $(BIN)/pytest -p no:logging tests/test_hostile_input_pages.py tests/test_hostile_input_commands.py
 
 fake-eutils: install
 	$(BIN)/python -m tests.fake_eutils --port 8765

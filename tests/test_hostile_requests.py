@@ -158,3 +158,52 @@ def test_a_category_filter_still_filters(admin_client, atlas):
     response = admin_client.get(url)
     assert response.status_code == 200
     assert response.context["cl"].result_count == 1
+
+
+def test_every_admin_search_refuses_a_search_of_too_many_words(admin_client, atlas):
+    # Django's admin search adds a condition per word and field: 200 words took PostgreSQL 5 s to plan.
+    from resistance_atlas.admin_site import MAX_SEARCH_WORDS
+
+    searched = [m for m, model_admin in admin.site._registry.items() if model_admin.search_fields]
+    assert searched
+    for model in searched:
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        response = admin_client.get(url, {"q": "word " * (MAX_SEARCH_WORDS + 1)})
+        assert response.status_code == 200, model
+        assert f"at most {MAX_SEARCH_WORDS} words" in response.content.decode(), model
+        assert response.context["cl"].query == "", model
+
+
+def test_an_admin_search_of_a_few_words_still_finds(admin_client, atlas):
+    url = reverse("admin:curation_mechanism_changelist")
+    response = admin_client.get(url, {"q": "Loss of B2M"})
+    assert [m.name for m in response.context["cl"].result_list] == ["Loss of B2M"]
+
+
+@pytest.mark.parametrize(
+    ("url_name", "data"),
+    [
+        ("admin:curation_evidence_add", {"cancer_type": "abc", "reference": "9" * 30}),
+        (
+            "admin:curation_mechanism_add",
+            {"genes": ["x1", "2"], "evidence-TOTAL_FORMS": "1", "evidence-0-therapy": "?"},
+        ),
+    ],
+)
+def test_a_non_numeric_choice_in_an_autocomplete_field_is_a_form_error(admin_client, atlas, url_name, data):
+    # The form came back with errors, and re-drawing its autocomplete widgets looked the bad value up (a 500).
+    management = {"evidence-INITIAL_FORMS": "0", "evidence-MIN_NUM_FORMS": "0", "evidence-MAX_NUM_FORMS": "1000"}
+    response = admin_client.post(reverse(url_name), {**management, **data})
+    assert response.status_code == 200
+    assert response.context["errors"]
+
+
+def test_every_inline_of_every_admin_draws_bounded_autocomplete_widgets(rf, dana):
+    from resistance_atlas.admin_site import BoundedAutocompleteMixin
+
+    request = rf.get("/")
+    request.user = dana
+    for model, model_admin in admin.site._registry.items():
+        assert isinstance(model_admin, BoundedAutocompleteMixin), model
+        for inline in model_admin.get_inline_instances(request):
+            assert isinstance(inline, BoundedAutocompleteMixin), (model, inline)

@@ -27,6 +27,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = Path(os.environ.get("ATLAS_SCREENSHOTS") or Path(tempfile.gettempdir()) / "atlas-screenshots")
 PASSWORD = "correct horse battery staple"  # the personas' password, see tests/conftest.py
 VIEWPORT = {"width": 1200, "height": 850}
+# Installed in every page before its own scripts run: collects what the Content-Security-Policy
+# blocked, and whether any injected script ran (hostile text sets window.__xss).
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  const where = `${event.sourceFile}:${event.lineNumber}`;
+  window.__csp.push(`${event.violatedDirective} blocked ${event.blockedURI || "inline"} at ${where}`);
+});
+"""
 
 
 @pytest.fixture
@@ -55,6 +64,7 @@ def new_page(browser):
     def open_page():
         context = browser.new_context(viewport=VIEWPORT, locale="en-GB")
         context.set_default_timeout(20_000)
+        context.add_init_script(RECORD_VIOLATIONS)
         contexts.append(context)
         return context.new_page()
 
@@ -69,6 +79,11 @@ def sign_in(page, live_server, username):
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_selector("#user-tools")
+
+
+def violations(page) -> list[str]:
+    """What the Content-Security-Policy blocked on the page since it last loaded."""
+    return page.evaluate("window.__csp || []")
 
 
 def screenshot(page, name):

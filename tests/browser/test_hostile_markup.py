@@ -1,0 +1,151 @@
+"""PubMed's and curators' text cannot run script on any page that shows it, public or admin.
+
+Every text field a page shows carries markup that runs script if it reaches
+the page unescaped or unsanitised. Stored as it is (as if a sanitiser had been
+bypassed upstream), it must still arrive as text or allow-listed markup: no
+element with an event handler, no `javascript:` link, no script that ran
+(`window.__xss` stays unset), and nothing for the Content-Security-Policy to
+block, which it would report if an injected <script> reached the page.
+"""
+
+import pytest
+
+from curation import workflow
+from curation.models import CitationUpdate, MetadataState, ReferenceImport, RefreshItem, RefreshRun, Status
+from tests.browser.conftest import sign_in, violations
+from tests.factories import make_cancer_type, make_evidence, make_gene, make_mechanism, make_reference, make_therapy
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+HOSTILE = (  # short enough for a 200-character name with its label
+    "<script>__xss=1</script><img src=x onerror=__xss=2><a href=javascript:__xss=3>a</a>"
+    "<svg onload=__xss=4></svg>\"'><b onmouseover=__xss=5>b</b>"
+)
+INJECTED = """() => ({
+  xss: window.__xss || null,
+  handlers: [...document.querySelectorAll("*")].flatMap(
+    (el) => [...el.attributes].filter((a) => a.name.startsWith("on")).map((a) => `${el.tagName} ${a.name}`)),
+  jsLinks: [...document.querySelectorAll("[href^='javascript'], [src^='javascript']")].map((el) => el.outerHTML),
+  dialogs: window.__dialogs || 0,
+})"""
+
+
+@pytest.fixture
+def hostile_atlas(alice, bob, dana):
+    def text(label):
+        return f"{label} {HOSTILE}"
+
+    gene = make_gene("HOST1", name=text("gene"))
+    therapy = make_therapy(text("therapy")[:120], slug="hostile-therapy")
+    cancer_type = make_cancer_type(text("cancer")[:120], slug="hostile-cancer")
+    reference = make_reference(
+        pmid=29968044,
+        title=text("title"),
+        journal_title=text("journal"),
+        journal_iso="J <script>x</script>",
+        authors=[{"last_name": text("Doe"), "fore_name": "<img src=x onerror=alert(1)>", "initials": "J"}],
+        abstract=[{"label": text("label")[:60], "text": text("abstract")}],
+        keywords=[text("keyword")],
+        mesh_terms=[text("mesh")],
+        metadata_state=MetadataState.NEEDS_REVIEW,
+        last_error=text("error"),
+    )
+    published = make_mechanism(
+        text("name"),
+        slug="hostile",
+        status=Status.PUBLISHED,
+        summary=text("summary"),
+        strategies=text("strategies"),
+        genes=[gene],
+        therapies=[therapy],
+        cancer_types=[cancer_type],
+    )
+    make_evidence(published, reference, statement=text("statement"), locator=text("locator")[:100], therapy=therapy)
+    draft = make_mechanism(text("draft"), created_by=alice, updated_by=alice, summary=text("draft summary"))
+    make_evidence(draft, reference, statement=text("draft statement"))
+    workflow.submit(draft, by=alice)
+    workflow.reject(draft, by=bob, reason=text("reason"))
+    draft.refresh_from_db()
+    update = CitationUpdate.objects.create(
+        reference=reference, diff={"title": {"old": text("old title"), "new": text("new title")}}
+    )
+    run = RefreshRun.objects.create(
+        scope=RefreshRun.Scope.ALL, requested_by=dana, state=RefreshRun.State.FAILED, error=text("run error")
+    )
+    RefreshItem.objects.create(run=run, reference=reference, outcome=RefreshItem.Outcome.FAILED, error=text("item"))
+    reference_import = ReferenceImport.objects.create(
+        state=ReferenceImport.State.READY,
+        entries=[{"line": 1, "text": text("line"), "status": "not_found", "pmid": None, "detail": text("detail")}],
+    )
+    return {
+        "published": published,
+        "draft": draft,
+        "reference": reference,
+        "update": update,
+        "run": run,
+        "import": reference_import,
+        "gene": gene,
+    }
+
+
+def test_hostile_text_runs_no_script_on_any_page_that_shows_it(live_server, new_page, hostile_atlas, dana):
+    w = hostile_atlas
+    draft, reference = w["draft"], w["reference"]
+    public = [
+        "/",
+        "/mechanisms/",
+        "/mechanisms/?q=name",
+        "/mechanisms/hostile/",
+        "/references/29968044/",
+        "/genes/HOST1/",
+    ]
+    first = draft.history.earliest().history_id
+    admin = [
+        "/curation/dashboard/",
+        "/admin/curation/mechanism/",
+        f"/admin/curation/mechanism/{w['published'].pk}/change/",
+        f"/admin/curation/mechanism/{draft.pk}/change/",
+        f"/admin/curation/mechanism/{draft.pk}/history/",
+        f"/admin/curation/mechanism/{draft.pk}/history/compare/",
+        f"/admin/curation/mechanism/{draft.pk}/history/{first}/revert/",
+        f"/admin/curation/mechanism/{draft.pk}/submit/",
+        "/admin/curation/evidence/",
+        f"/admin/curation/evidence/{draft.evidence.get().pk}/change/",
+        "/admin/curation/reference/",
+        f"/admin/curation/reference/{reference.pk}/change/",
+        f"/admin/curation/reference/{reference.pk}/history/",
+        "/admin/curation/citationupdate/",
+        f"/admin/curation/citationupdate/{w['update'].pk}/change/",
+        "/admin/curation/refreshrun/",
+        f"/admin/curation/refreshrun/{w['run'].pk}/change/",
+        f"/admin/curation/reference/import/{w['import'].pk}/",
+        "/admin/curation/gene/",
+        f"/admin/curation/gene/{w['gene'].pk}/change/",
+        "/admin/curation/therapy/",
+        "/admin/curation/cancertype/",
+    ]
+    page = new_page()
+    page.on(
+        "dialog", lambda dialog: (page.evaluate("window.__dialogs = (window.__dialogs || 0) + 1"), dialog.dismiss())
+    )
+    found = {}
+
+    def check(path):
+        response = page.goto(live_server.url + path)
+        assert response.status == 200, path
+        page.wait_for_load_state("load")
+        page.mouse.move(300, 300)  # hover handlers, if any survived, get their chance
+        result = page.evaluate(INJECTED)
+        result["csp"] = violations(page)
+        if any(result.values()):
+            found[path] = result
+
+    for path in public:
+        check(path)
+    sign_in(page, live_server, "dana")
+    for path in admin:
+        check(path)
+    assert found == {}
+    # Curators' text is shown as they typed it, escaped, not dropped.
+    check("/mechanisms/hostile/")
+    assert "summary <script>__xss=1</script>" in page.inner_text("main")

@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 from hypothesis import strategies as st
 
-from curation.citations import EXPORT_FORMATS
+from curation.citations import FORMATS
 from curation.models import Gene, Mechanism, Reference, ReferenceImport
 
 # --- values -----------------------------------------------------------------------
@@ -171,7 +171,8 @@ PATH_VALUES = {
     "url": lambda endpoint: ["", "nothing/", "curation/nothing/"],
     "slug": lambda endpoint: list(Mechanism.objects.order_by("pk").values_list("slug", flat=True)[:8]),
     "pmid": lambda endpoint: [str(p) for p in Reference.objects.order_by("pk").values_list("pmid", flat=True)[:8]],
-    "fmt": lambda endpoint: sorted(EXPORT_FORMATS),
+    "fmt": lambda endpoint: sorted(FORMATS),
+    "number": lambda endpoint: ["1", "2"],  # a mechanism's published versions
     "symbol": lambda endpoint: list(Gene.objects.order_by("pk").values_list("symbol", flat=True)[:8]),
 }
 

@@ -32,7 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--confirm", action="store_true", help="also add the references whose citations matched")
         parser.add_argument("--wait", action="store_true", help="wait for the PubMed fetch to end and print its counts")
         parser.add_argument(
-            "--timeout", type=seconds, help=f"stop waiting after this many seconds (lookup: {LOOKUP_TIMEOUT} by default)"
+            "--timeout",
+            type=seconds,
+            help=f"stop waiting after this many seconds (lookup: {LOOKUP_TIMEOUT} by default)",
         )
 
     def handle(self, *args, items, file, confirm, wait, timeout, **options):

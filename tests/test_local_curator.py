@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from curation import roles
 
@@ -28,7 +29,9 @@ def test_the_local_curator_is_an_admin_whose_password_is_printed_once(settings):
     user = User.objects.get(username="curator")
     assert user.is_staff and not user.is_superuser
     assert list(user.groups.values_list("name", flat=True)) == [roles.ADMIN]
-    assert authenticate(username="curator", password=password) == user
+    # Signing in needs a request: django-axes throttles sign-ins per address.
+    sign_in = RequestFactory().post("/admin/login/")
+    assert authenticate(sign_in, username="curator", password=password) == user
     assert user.has_perm("curation.import_references") and user.has_perm("curation.publish_mechanism")
 
 

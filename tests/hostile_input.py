@@ -172,7 +172,8 @@ PATH_VALUES = {
     "slug": lambda endpoint: list(Mechanism.objects.order_by("pk").values_list("slug", flat=True)[:8]),
     "pmid": lambda endpoint: [str(p) for p in Reference.objects.order_by("pk").values_list("pmid", flat=True)[:8]],
     "fmt": lambda endpoint: sorted(FORMATS),
-    "number": lambda endpoint: ["1", "2"],  # a mechanism's published versions
+    "number": lambda endpoint: ["1", "2"],  # a mechanism's published versions, a data release
+    "name": lambda endpoint: ["manifest.json", "changelog.json", "CITATION.ris", "mechanisms.tsv", "..", ".env"],
     "symbol": lambda endpoint: list(Gene.objects.order_by("pk").values_list("symbol", flat=True)[:8]),
 }
 

@@ -25,7 +25,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from hypothesis import strategies as st
 
 from curation.citations import FORMATS
-from curation.models import Gene, Mechanism, Reference, ReferenceImport
+from curation.models import Gene, Mechanism, Reference, ReferenceImport, SearchPreview
 
 # --- values -----------------------------------------------------------------------
 
@@ -166,6 +166,7 @@ PATH_VALUES = {
     "id": _model_ids,
     "history_id": _history_ids,
     "import_id": lambda endpoint: [str(pk) for pk in ReferenceImport.objects.values_list("pk", flat=True)[:5]],
+    "preview_id": lambda endpoint: [str(pk) for pk in SearchPreview.objects.values_list("pk", flat=True)[:5]],
     "content_type_id": lambda endpoint: [str(pk) for pk in ContentType.objects.values_list("pk", flat=True)[:5]],
     "app_label": lambda endpoint: sorted({model._meta.app_label for model in admin.site._registry}),
     "url": lambda endpoint: ["", "nothing/", "curation/nothing/"],

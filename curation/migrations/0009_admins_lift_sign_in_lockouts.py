@@ -7,7 +7,7 @@ from curation.migrations._roles import sync_roles
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("curation", "0005_triage_roles"),
+        ("curation", "0008_seed_gene_aliases"),
         ("axes", "0010_accessattemptexpiration"),
     ]
 

@@ -11,10 +11,11 @@ every view, filter and lookup to refuse them.
 
 import re
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.template.loader import render_to_string
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+API_PREFIX = "/api/"
 
 
 def _holds_unstorable(pairs) -> bool:
@@ -52,5 +53,9 @@ class UnstorableInputMiddleware:
         part = _unstorable_part(request)
         if part is None:
             return self.get_response(request)
+        if request.path_info.startswith(API_PREFIX):
+            # The read API documents its 400s as JSON messages per part of the request (curation/api/schema.py).
+            message = f"The {part} of this request contains a character that cannot be stored (a NUL byte)."
+            return JsonResponse({part.replace(" ", "_"): [message]}, status=400)
         page = render_to_string("400.html", {"reason": "unstorable", "part": part}, request=request)
         return HttpResponseBadRequest(page)

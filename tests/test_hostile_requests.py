@@ -207,3 +207,9 @@ def test_every_inline_of_every_admin_draws_bounded_autocomplete_widgets(rf, dana
         assert isinstance(model_admin, BoundedAutocompleteMixin), model
         for inline in model_admin.get_inline_instances(request):
             assert isinstance(inline, BoundedAutocompleteMixin), (model, inline)
+
+
+def test_a_nul_byte_in_an_api_request_is_refused_in_json(client, atlas):
+    response = client.get("/api/genes/?q=%00")
+    assert response.status_code == 400
+    assert "cannot be stored" in response.json()["query_string"][0]

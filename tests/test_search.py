@@ -138,7 +138,7 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
         "OR OR -- * - \"\" ''",
         '"unbalanced quote',
         'tim-3"',
-        "a\x00b NUL\x00",
+        # A NUL byte never reaches the search: UnstorableInputMiddleware answers 400 (tests/test_hostile_requests.py).
         "'; DROP TABLE curation_gene; --",
         "!!! & | <-> :* ()",
         "-review",

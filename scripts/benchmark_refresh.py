@@ -40,6 +40,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -69,6 +70,12 @@ def parse_args(argv=None):
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6", help="broker and limiter (db 6, flushed)")
     parser.add_argument("--db-name", default="atlas_benchmark", help="database created for the run and dropped")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="DATABASE_CONN_MAX_AGE of the worker and commands (60, as docker-compose.yml sets it; the default is 0)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--worker-prefix",
@@ -132,13 +139,64 @@ def tree_cpu(root: int) -> float:
 
 
 def postgres_cpu() -> float:
-    """CPU seconds of every postgres process on this host, plus the backends the postmaster has reaped."""
+    """CPU seconds of every postgres process on this host, plus the backends the postmaster has reaped.
+
+    This counts every database on the server, and its background writers: a shared server's
+    other users show up here.
+    """
     total = 0.0
     for pid, fields in _all_processes().items():
         if _comm(pid) == "postgres":
             # The postmaster's children-time holds the backends that have exited.
             total += _own_cpu(fields, reaped=_comm(int(fields[1])) != "postgres")
     return total
+
+
+class DatabaseBackends:
+    """CPU seconds of the PostgreSQL backends serving one database, sampled from /proc every 0.1 s.
+
+    A backend's process title names its database ("postgres: 15/main: USER DB HOST(PORT) ..."),
+    so the server's other databases (other people's tests) are not counted. A backend lives for
+    one task (Django closes connections between tasks by default): what it spends in its last
+    0.1 s before exiting is missed, so the figure is a slight underestimate.
+    """
+
+    def __init__(self, database: str):
+        self.database = database
+        self.seen: dict[int, float] = {}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self):
+        while not self.stopped.wait(0.1):
+            for pid, cpu in self._backends().items():
+                with self.lock:
+                    self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+
+    def _backends(self) -> dict[int, float]:
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or _comm(int(entry.name)) != "postgres":
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+            except OSError:
+                continue
+            if self.database in title and (fields := _stat(int(entry.name))) is not None:
+                found[int(entry.name)] = _own_cpu(fields)
+        return found
+
+    def cpu(self) -> float:
+        """Total CPU seconds of every backend seen so far (ever-growing; take differences)."""
+        with self.lock:
+            self.seen.update({pid: max(cpu, self.seen.get(pid, 0.0)) for pid, cpu in self._backends().items()})
+            return sum(self.seen.values())
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
 
 
 def redis_cpu(client) -> float:
@@ -228,14 +286,22 @@ class Workers:
             concurrency=concurrency, name=f"benchmark-{uuid.uuid4().hex[:6]}"
         )
         # The command is fixed above, or given by whoever runs the benchmark; settings go through the environment.
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log, stderr=self.log)  # noqa: S603
+        # A session of its own, so that stopping it stops a wrapper (a profiler) and the worker under it alike.
+        self.process = subprocess.Popen(  # noqa: S603
+            command, cwd=REPO, env=env, stdout=self.log, stderr=self.log, start_new_session=True
+        )
 
     def wait_ready(self, app, timeout=60.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 sys.exit(f"the worker exited with {self.process.returncode}; see {self.log_path}")
-            if app.control.ping(timeout=0.5):
+            answers = app.control.ping(timeout=0.5)
+            if len(answers) > 1:
+                # Another worker on the same broker database would take batches, and its CPU is not counted.
+                self.stop()
+                sys.exit(f"other workers listen on this broker database: {answers}; choose another with --redis")
+            if answers:
                 return
         sys.exit("the worker did not answer a ping within a minute")
 
@@ -259,11 +325,11 @@ class Workers:
         }
 
     def stop(self):
-        self.process.send_signal(signal.SIGTERM)
+        os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.log.close()
 
@@ -272,14 +338,15 @@ class Workers:
 # One phase: a management command, timed, with the CPU of everything involved
 # ---------------------------------------------------------------------------
 class Meters:
-    def __init__(self, fake: FakeServer, workers: Workers, redis_client):
-        self.fake, self.workers, self.redis = fake, workers, redis_client
+    def __init__(self, fake: FakeServer, workers: Workers, redis_client, backends: DatabaseBackends):
+        self.fake, self.workers, self.redis, self.backends = fake, workers, redis_client, backends
 
     def read(self) -> dict[str, float]:
         return {
             "worker": self.workers.cpu(),
             "fake_ncbi": self.fake.cpu(),
-            "postgres": postgres_cpu(),
+            "postgres_backends": self.backends.cpu(),
+            "postgres_server": postgres_cpu(),
             "redis": redis_cpu(self.redis),
         }
 
@@ -374,6 +441,7 @@ def main(argv=None):
         "NCBI_BATCH_SIZE": str(BATCH_SIZE),
         "NCBI_TIMEOUT": "10",
         "NCBI_EMAIL": "benchmark@example.org",
+        "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
     }
     os.environ.update(base_env)
     import django
@@ -390,6 +458,7 @@ def main(argv=None):
     redis_client.flushdb()
     call_command("migrate", verbosity=0)
     fake = FakeServer(pmids, var / "benchmark-fake-eutils.log")
+    backends = DatabaseBackends(args.db_name)
     results = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -399,9 +468,13 @@ def main(argv=None):
         },
         "references": args.references,
         "worker_processes": args.workers,
+        "database_conn_max_age": args.conn_max_age,
         "runs": [],
     }
-    print(f"{args.references} references, {args.workers} worker processes, {os.cpu_count()} CPUs")
+    print(
+        f"{args.references} references, {args.workers} worker processes, {os.cpu_count()} CPUs, "
+        f"DATABASE_CONN_MAX_AGE={args.conn_max_age}"
+    )
     try:
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
             api_key, rate = MODES[mode]
@@ -418,7 +491,7 @@ def main(argv=None):
             )
             try:
                 workers.wait_ready(app)
-                meters = Meters(fake, workers, redis_client)
+                meters = Meters(fake, workers, redis_client, backends)
                 for repeat in range(1, args.repeat + 1):
                     print(f"{label}, measurement {repeat} of {args.repeat} (load average {os.getloadavg()[0]:.2f}):")
                     _empty_tables(connection)
@@ -450,6 +523,7 @@ def main(argv=None):
             finally:
                 workers.stop()
     finally:
+        backends.stop()
         fake.stop()
         redis_client.flushdb()
         if not args.keep_db:

@@ -404,6 +404,13 @@ def _token(element, name: str, default: str = "") -> str:
 
 
 def _plain(element) -> str:
+    if element is None:
+        return ""
+    if not len(element):
+        collapsed = " ".join((element.text or "").split())
+        if not _needs_cleaning(collapsed):
+            # Text alone with nothing to escape: plain_text would only have collapsed its white space.
+            return collapsed
     return plain_text(_markup(element))
 
 

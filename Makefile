@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(VENV)/.installed-run
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 2
+BENCHMARK_ARGS ?=
 
 .PHONY: install run test lint format benchmark benchmark-triage benchmark-search fuzz fake-eutils clean
 
@@ -51,8 +53,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## Adding, first fetch and refresh of 20,000 synthetic PMIDs against the fake NCBI (docs/benchmark.md).
+## Needs DATABASE_URL (PostgreSQL) and Redis; `make benchmark WORKERS=4 BENCHMARK_ARGS="--modes key,nokey"`.
 benchmark: install
-	$(BIN)/python scripts/benchmark_refresh.py
+	$(BIN)/python scripts/benchmark_refresh.py --workers $(WORKERS) $(BENCHMARK_ARGS)
 
 ## One saved-search run: esearch + efetch of 10,000 new PMIDs on real workers (docs/triage.md). Not in `make test`.
 benchmark-triage: install

@@ -1241,7 +1241,7 @@ class Suggestion(models.Model):
 # Each searchable table has a stored, generated tsvector column `search_vector` with a GIN
 # index, added by the PostgreSQL-only migration 0007_search_vectors: PostgreSQL computes it
 # from the row's own columns on every INSERT and UPDATE, whichever code path writes the row
-# (saves, QuerySet.update, the refresh pipeline's raw `UPDATE ... FROM (VALUES ...)`).
+# (saves, QuerySet.update, the refresh pipeline's set-wise `UPDATE ... FROM jsonb_to_recordset(...)`).
 # The models above do not declare the column, so Django never reads it with the row (a
 # reference's vector is kilobytes) and never writes it. These read-only models map that one
 # column for the search queries (curation/search/) and exist for nothing else.

@@ -33,12 +33,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from psycopg2.extras import execute_values
 
-from curation import pubmed, task_queue
+from curation import bulk, pubmed, task_queue
 from curation.models import (
     PUBMED_FACT_FIELDS,
     CitationUpdate,
@@ -121,9 +120,7 @@ def start_refresh(
         run = RefreshRun.objects.create(
             requested_by=by, scope=scope, scope_detail=detail or _count_detail(len(reference_ids))
         )
-        RefreshItem.objects.bulk_create(
-            [RefreshItem(run=run, reference_id=pk) for pk in reference_ids], batch_size=1000
-        )
+        bulk.insert_new(RefreshItem, "reference", reference_ids, fixed={"run_id": run.pk})
         size = settings.NCBI_BATCH_SIZE
         batches = [reference_ids[i : i + size] for i in range(0, len(reference_ids), size)]
         _enqueue(run.pk, batches)
@@ -150,15 +147,14 @@ def _scope_queryset(scope, references, pmids, stale_days) -> tuple[QuerySet, str
         if references is not None:
             if isinstance(references, QuerySet):
                 return references, ""
-            return Reference.objects.filter(pk__in=[r.pk for r in references]), ""
+            references = list(references)
+            return Reference.objects.filter(pk__in=[r.pk for r in references]), _named({r.pmid for r in references})
         wanted = set(pmids or ())
         queryset = Reference.objects.filter(pmid__in=wanted)
         unknown = wanted - set(queryset.values_list("pmid", flat=True))
         if unknown:
             raise UnknownPmids(unknown)
-        if len(wanted) <= 5:
-            return queryset, "PMID " + ", ".join(str(p) for p in sorted(wanted))
-        return queryset, ""
+        return queryset, _named(wanted)
     if scope == Scope.STALE:
         days = settings.REFERENCE_STALE_DAYS if stale_days is None else stale_days
         # A daily beat must not pile a second run on references still queued in yesterday's.
@@ -169,6 +165,11 @@ def _scope_queryset(scope, references, pmids, stale_days) -> tuple[QuerySet, str
     if scope == Scope.ALL:
         return Reference.objects.all(), "every reference"
     raise ValueError(f"unknown refresh scope {scope!r}")
+
+
+def _named(pmids: set[int]) -> str:
+    # A run of a few references says which; a longer one is described by its count.
+    return "PMID " + ", ".join(str(p) for p in sorted(pmids)) if len(pmids) <= 5 else ""
 
 
 def _nothing_message(scope: str) -> str:
@@ -432,55 +433,13 @@ def _write(pairs: list[tuple[Reference, object]], *, run_id: int | None, now) ->
             settled.append(reference.pk)
 
     if to_save:
-        _update_rows(to_save)
         reason = f"PubMed refresh #{run_id}" if run_id else "PubMed fetch"
-        Reference.history.bulk_history_create(
-            [reference for reference, _ in to_save], update=True, default_change_reason=reason, default_date=now
-        )
+        bulk.update_rows(Reference, to_save, history=bulk.History(reason, date=now))
     if untouched:
         # Nothing to review and nothing new: only the fetch time moves (no history entry, no version bump).
         Reference.objects.filter(pk__in=untouched).update(fetched_at=now, last_error="")
     _replace_pending_updates(updates, settled)
     return outcomes
-
-
-def _update_rows(rows: list[tuple[Reference, list[str]]]) -> None:
-    """Write each reference's named fields; rows changing the same fields share one statement on PostgreSQL.
-
-    A first fetch of 200 references rewrites ~25 columns of each. Django's
-    bulk_update builds a CASE per column per row (slow to compile) and 200
-    single-row UPDATEs cost a round trip each, so PostgreSQL gets one
-    `UPDATE ... FROM (VALUES ...)` per group instead.
-    """
-    groups: dict[tuple[str, ...], list[Reference]] = {}
-    for reference, names in rows:
-        groups.setdefault(tuple(names), []).append(reference)
-    for names, references in groups.items():
-        if connection.vendor == "postgresql" and len(references) > 1:
-            _update_from_values(references, names)
-            continue
-        for reference in references:
-            Reference.objects.filter(pk=reference.pk).update(**{name: getattr(reference, name) for name in names})
-
-
-def _update_from_values(references: list[Reference], names: tuple[str, ...]) -> None:
-    fields = [Reference._meta.get_field(name) for name in names]
-    quote = connection.ops.quote_name
-    pk_column = quote(Reference._meta.pk.column)
-    columns = ", ".join(quote(f.column) for f in fields)
-    # VALUES columns are typed from their literals (NULL is text): cast each back to its column's type.
-    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}::{f.db_type(connection)}" for f in fields)
-    # Only identifiers from the model's own metadata are interpolated; every value is a parameter.
-    sql = (
-        f"UPDATE {quote(Reference._meta.db_table)} AS r SET {assignments} "  # noqa: S608
-        f"FROM (VALUES %s) AS v({pk_column}, {columns}) WHERE r.{pk_column} = v.{pk_column}"
-    )
-    values = [
-        [reference.pk, *(f.get_db_prep_save(getattr(reference, f.attname), connection) for f in fields)]
-        for reference in references
-    ]
-    with connection.cursor() as cursor:
-        execute_values(cursor.cursor, sql, values, page_size=len(values))
 
 
 def _rejected_values(reference_ids: list[int]) -> dict[int, dict]:

@@ -55,6 +55,7 @@ from urllib.parse import parse_qs, urlsplit
 
 RECORDS_DIR = Path(__file__).resolve().parent / "data" / "pubmed"
 EUTILS_PATH = "/entrez/eutils/"
+STATS_PATH = "/_fake/stats"
 
 XML_DECLARATION = '<?xml version="1.0" ?>'
 PUBMED_DOCTYPE = (
@@ -294,13 +295,22 @@ class FakeEutils:
     def requests_to(self, endpoint: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.endpoint == endpoint]
 
-    def max_requests_per_second(self, client_key: str | None = None) -> int:
-        """Most requests seen from one key in any rolling 1-second window."""
+    def max_requests_per_second(self, client_key: str | None = None, *, since: float = 0.0) -> int:
+        """Most requests seen from one key in any rolling 1-second window (of those at or after ``since``)."""
         by_key: dict[str, list[float]] = defaultdict(list)
         for request in self.requests:
-            if client_key is None or request.client_key == client_key:
+            if request.time >= since and (client_key is None or request.client_key == client_key):
                 by_key[request.client_key].append(request.time)
         return max((max_in_window(sorted(times), 1.0) for times in by_key.values()), default=0)
+
+    def stats(self, since: float = 0.0) -> dict[str, int]:
+        """What the fake saw at or after ``since`` (epoch seconds): efetch requests, 429s, the busiest second."""
+        seen = [r for r in self.requests if r.time >= since]
+        return {
+            "efetch_requests": sum(r.endpoint == "efetch.fcgi" for r in seen),
+            "http_429": sum(r.status == 429 for r in seen),
+            "max_requests_in_any_second": self.max_requests_per_second(since=since),
+        }
 
     # -- request handling (called from handler threads) ----------------------
     def _admit(self, client_key: str, has_key: bool, now: float) -> tuple[bool, int, int]:
@@ -555,6 +565,11 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         if body:
             params.update({k: v[-1] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()})
+        if url.path == STATS_PATH:
+            # Not NCBI's: lets a benchmark read a fake running in another process. Not counted as a request.
+            since = float(params.get("since") or 0)
+            self._send(200, "application/json", json.dumps(fake.stats(since)).encode(), {})
+            return
         endpoint = url.path[len(EUTILS_PATH) :] if url.path.startswith(EUTILS_PATH) else url.path
         api_key = params.get("api_key", "")
         client_key = api_key or self.client_address[0]

@@ -371,6 +371,38 @@ def test_the_record_pmid_is_the_citation_pmid_not_a_linked_one():
     assert list(_records("labelled_abstract_mathml.xml")) == [99000001]
 
 
+def test_math_whose_mml_prefix_is_left_to_the_dtd_is_kept():
+    # PubMed's DTD fixes the mml prefix, so a valid answer may use it without declaring it.
+    article = record("labelled_abstract_mathml.xml", 99000001)
+    undeclared = article.raw_xml.replace(' xmlns:mml="http://www.w3.org/1998/Math/MathML"', "")
+    assert "xmlns:mml" not in undeclared
+    (reparsed,) = parse_efetch(efetch_document(undeclared))
+    assert reparsed.abstract == article.abstract
+    assert reparsed.raw_xml == undeclared
+
+
+def test_comments_and_cdata_inside_an_article_change_neither_its_fields_nor_its_raw_xml():
+    article = record("retraction_pair.xml", 99000002)
+    title = "<ArticleTitle>"
+    commented = article.raw_xml.replace(title, title + "<!-- a note --><![CDATA[]]>", 1)
+    (reparsed,) = parse_efetch(efetch_document("<!-- before -->", commented))
+    assert reparsed.title == article.title
+    assert reparsed.raw_xml == commented
+
+
+def test_a_named_character_from_pubmeds_dtd_is_read_as_that_character():
+    article = record("retraction_pair.xml", 99000002)
+    named = article.raw_xml.replace("<ArticleTitle>", "<ArticleTitle>Caf&eacute; ", 1)
+    (reparsed,) = parse_efetch(efetch_document(named))
+    assert reparsed.title == "Café " + article.title
+
+
+def test_an_entity_nobody_defines_reads_as_nothing():
+    article = record("retraction_pair.xml", 99000002)
+    (reparsed,) = parse_efetch(efetch_document(article.raw_xml.replace("<ArticleTitle>", "<ArticleTitle>&nosuch;", 1)))
+    assert reparsed.title == article.title
+
+
 def test_an_empty_article_set_means_no_records():
     data = f"{XML_DECLARATION}\n{PUBMED_DOCTYPE}\n<PubmedArticleSet></PubmedArticleSet>".encode()
     assert parse_efetch(data) == []

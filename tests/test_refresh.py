@@ -274,7 +274,7 @@ def test_nothing_is_queued_before_the_transaction_commits(
 
 
 def test_a_batch_mixing_records_with_and_without_a_year_is_written_whole(refresh_now, monkeypatch):
-    # On PostgreSQL a batch's rows are written with one UPDATE ... FROM (VALUES ...): NULLs and lists must survive it.
+    # On PostgreSQL a batch's rows are written with one UPDATE from a JSON array: NULLs and lists must survive it.
     with_year, without_year = add_pending(31_999_400, 31_999_401)
     records = {
         31_999_400: CitationRecord(pmid=31_999_400, title="Dated", pub_year=2019, mesh_terms=["Humans"]),

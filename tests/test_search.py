@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from curation import refresh
+from curation import bulk
 from curation.models import EvidenceLevel, Gene, Mechanism, Reference, Status
 from curation.search import text
 from curation.search.query import MAX_QUERY_LENGTH, parse
@@ -292,7 +292,7 @@ def test_a_title_the_refresh_pipeline_writes_in_bulk_is_searchable(client, seede
     papers = list(Reference.objects.filter(evidence__mechanism__slug="jak1-jak2-loss").distinct()[:2])
     for paper in papers:
         paper.title = f"Xylophone resistance study {paper.pmid}"
-    refresh._update_rows([(paper, ["title"]) for paper in papers])
+    bulk.update_rows(Reference, [(paper, ["title"]) for paper in papers])
     assert sorted(found(client, "xylophone", "papers")) == sorted(paper.pmid for paper in papers)
 
 

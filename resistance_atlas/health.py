@@ -11,6 +11,7 @@ redirect: both are right for users and wrong for a local probe.
   than HEARTBEAT_MAX_AGE means no worker, no beat, or a broker nothing reads).
   200 with {"status": "ok", ...} when all pass; 503 with {"status": "error",
   "failing": [...], "checks": {...}} naming each part that failed and why.
+  `/healthz?only=database,broker` checks only the parts named.
 - `/healthz/live` touches nothing: 200 while the process can answer at all
   (a container's liveness probe; the baseline of the load benchmark).
 """
@@ -36,7 +37,11 @@ class HealthCheckMiddleware:
         if request.path != HEALTH_PATH:
             return self.get_response(request)
         checks, failing = {}, []
+        # ?only=database[,broker]: a web container's own probe need not fail because the workers are down.
+        only = set(request.GET.get("only", "").split(",")) - {""}
         for name, check in (("database", _database), ("broker", _broker), ("worker", _worker)):
+            if only and name not in only:
+                continue
             try:
                 checks[name] = check()
             except Exception as exc:  # any failure of a dependency means "not healthy"; say which and why

@@ -93,3 +93,24 @@ def test_the_liveness_probe_touches_no_database_and_no_broker(client, django_ass
     with django_assert_num_queries(0):
         response = client.get("/healthz/live", HTTP_HOST="10.0.0.7:8000")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_check_heartbeat_exits_0_with_a_recent_heartbeat_and_1_with_an_old_one(healthy):
+    from django.core.management.base import CommandError
+
+    from tests.commands import run_command
+
+    assert run_command("check_heartbeat").startswith("Heartbeat ")
+    WorkerHeartbeat.objects.update(beat_at=timezone.now() - timedelta(seconds=100))
+    with pytest.raises(CommandError, match="100 s old"):
+        run_command("check_heartbeat", "--max-age", "60")
+    assert run_command("check_heartbeat", "--max-age", "200").startswith("Heartbeat ")
+
+
+def test_healthz_only_checks_the_parts_named(client, healthy):
+    WorkerHeartbeat.objects.all().delete()
+
+    response = client.get("/healthz?only=database,broker")
+
+    assert response.status_code == 200
+    assert set(response.json()["checks"]) == {"database", "broker"}

@@ -117,7 +117,15 @@ def match_import_citations(self, import_id: int) -> str:
     return outcome
 
 
-@shared_task(name=task_queue.EXPORT_RELEASE)
+# A release serialises the whole atlas, so it may run longer than the tasks' common limits (which bound
+# a PubMed batch). Past the broker's visibility timeout its message may be delivered again meanwhile:
+# that copy finds the build in progress and returns at once.
+RELEASE_SOFT_TIME_LIMIT = 1800
+
+
+@shared_task(
+    name=task_queue.EXPORT_RELEASE, soft_time_limit=RELEASE_SOFT_TIME_LIMIT, time_limit=RELEASE_SOFT_TIME_LIMIT + 60
+)
 def export_release(requested_by_id: int | None = None) -> int | None:
     """Celery beat, monthly, and the admin's "Make a release now": write a data release; returns its number.
 

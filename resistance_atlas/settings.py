@@ -236,13 +236,15 @@ CELERY_BEAT_SCHEDULE = {
     "recover-abandoned-refreshes": {
         "task": "curation.tasks.recover_abandoned_refreshes",
         "schedule": RECOVERY_INTERVAL,
-        # A pass that waited longer than its interval is superseded by the next one.
-        "options": {"expires": RECOVERY_INTERVAL},
+        # Passes queued while no worker ran are not all run when one comes back: each is cheap, but
+        # after ten intervals the next pass has superseded it.
+        "options": {"expires": 10 * RECOVERY_INTERVAL},
     },
     "worker-heartbeat": {
         "task": "curation.tasks.record_heartbeat",
         "schedule": HEARTBEAT_INTERVAL,
-        "options": {"expires": HEARTBEAT_INTERVAL},
+        # It waits in the queue behind any backlog, so /healthz sees a worker that cannot keep up too.
+        "options": {"expires": HEARTBEAT_MAX_AGE},
     },
 }
 
@@ -275,17 +277,20 @@ NCBI_RATE_LIMITER_URL = env_str("NCBI_RATE_LIMITER_URL", "") or None
 TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", TASK_SOFT_TIME_LIMIT + 30, minimum=TASK_SOFT_TIME_LIMIT + 1)
 CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT  # raises SoftTimeLimitExceeded: the task records the failure
-CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT  # the pool kills the process; the message is requeued
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT  # the pool kills the process; beat's recovery pass requeues its items
 # Task-level retries (curation.tasks) wait at most this long before trying again.
 TASK_RETRY_WAIT_MAX = int(max(1, 8 * NCBI_BACKOFF_MAX))
 _LONGEST_HOLD = max(TASK_TIME_LIMIT, TASK_RETRY_WAIT_MAX)
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", _LONGEST_HOLD + 60, minimum=_LONGEST_HOLD + 1)
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-    # Workers sweep for messages past the window this often (kombu's default is every ~100 s).
-    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
-    "unacked_restore_throttle": 1,
-}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # Workers sweep for messages past the window this often (kombu's default is every ~100 s).
+        "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
+        "unacked_restore_throttle": 1,
+    }
+# (The embedded SQLAlchemy transport hands its options to create_engine, which refuses these; its
+# single-machine worker requeues what it held when it restarts.)
 # A refresh item no task has touched for this long has lost its message (the broker restarted without
 # it, or its failure could not be recorded): beat's recovery pass queues it again.
 REFRESH_STUCK_AFTER = env_int("REFRESH_STUCK_AFTER", CELERY_VISIBILITY_TIMEOUT + 60, minimum=CELERY_VISIBILITY_TIMEOUT)

@@ -160,3 +160,39 @@ def test_recover_runs_by_hand_queues_a_named_run_now_or_closes_it(
         run_command("recover_runs", "--run", "999999")
     with pytest.raises(CommandError, match="need --run"):
         run_command("recover_runs", "--now")
+
+
+def test_settings_refuse_a_redelivery_window_a_live_task_could_outlast():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {
+        **os.environ,
+        "TASK_SOFT_TIME_LIMIT": "100",
+        "TASK_TIME_LIMIT": "120",
+        "CELERY_VISIBILITY_TIMEOUT": "60",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parent.parent, env=environment,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "CELERY_VISIBILITY_TIMEOUT must be at least 241" in result.stderr  # the 240 s retry wait is longer
+
+
+def test_a_broker_without_redis_gets_no_redis_transport_options():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {**os.environ, "CELERY_BROKER_URL": "sqla+sqlite:////tmp/ra-test-broker.sqlite3"}
+    code = "from django.conf import settings; print(getattr(settings, 'CELERY_BROKER_TRANSPORT_OPTIONS', {}))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=Path(__file__).resolve().parent.parent,
+        env=environment, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("{}")

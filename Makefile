@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 BENCHMARK_ARGS ?=
 
-.PHONY: install run test lint format benchmark benchmark-triage benchmark-search fuzz fake-eutils clean
+.PHONY: install run test lint format benchmark benchmark-triage benchmark-search fuzz soak fake-eutils clean
 
 # Two stamps: `make run` needs only the runtime packages, `make test` adds the test tools (Playwright alone
 # is a 50 MB wheel). The pip that `venv` bundles with Python 3.11 installs a pyproject.toml project
@@ -69,6 +69,12 @@ benchmark-search: install
 ## The hostile-input suite with many more generated examples per page and command than `make test` (~15 min).
 fuzz: install
 	HOSTILE_EXAMPLES=$${HOSTILE_EXAMPLES:-60} $(BIN)/pytest -p no:logging tests/test_hostile_input_pages.py tests/test_hostile_input_commands.py
+
+## 5,000 references through a faulty fake NCBI while a worker is killed (docs/resilience.md); not in `make test`.
+## Needs DATABASE_URL (PostgreSQL) and Redis, as the worker tests do. Figures: var/soak.json.
+soak: install
+	mkdir -p var
+	SOAK_REPORT=var/soak.json $(BIN)/pytest -p no:cacheprovider -m soak -s tests/test_soak.py
 
 fake-eutils: install
 	$(BIN)/python -m tests.fake_eutils --port 8765

@@ -690,9 +690,20 @@ class RefreshItem(models.Model):
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.QUEUED)
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a task last showed it holds this item: its batch was queued, a worker began it, or a
+    # retry was scheduled. A queued item untouched for longer than any live task can hold it has
+    # lost its message, and the recovery pass queues it again (curation.recovery).
+    touched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    recoveries = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="How many times its batch was lost and queued again."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "reference"], name="refresh_item_once_per_run")]
+        # The recovery pass, every minute, looks only at queued items: a small slice of a large table.
+        indexes = [
+            models.Index(fields=["touched_at"], condition=Q(outcome="queued"), name="refresh_item_queued_touched")
+        ]
 
     def __str__(self):
         return f"{self.run}: reference {self.reference_id} {self.outcome}"
@@ -1282,3 +1293,19 @@ TherapyDocument = _search_document(Therapy)
 CancerTypeDocument = _search_document(CancerType)
 EvidenceDocument = _search_document(Evidence)
 ReferenceDocument = _search_document(Reference)
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time a Celery worker ran beat's heartbeat task: one row, rewritten every HEARTBEAT_INTERVAL s.
+
+    In the database because /healthz already asks the database, and every web
+    process on every host reads the same row (a cache would be per process in
+    the embedded mode).
+    """
+
+    key = models.CharField(max_length=16, unique=True, default="worker", editable=False)
+    beat_at = models.DateTimeField()
+    hostname = models.CharField(max_length=255, blank=True, help_text="The worker that ran the task.")
+
+    def __str__(self):
+        return f"Worker heartbeat at {self.beat_at:%Y-%m-%d %H:%M:%S} from {self.hostname or 'a worker'}"

@@ -34,7 +34,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from curation import bulk, pubmed, task_queue
@@ -66,7 +66,9 @@ REVIEWED_FIELDS = tuple(
 _BOOKKEEPING = ("fetched_at", "last_error", "updated_at", "version")
 
 # A run still unfinished this long after it was requested has lost a batch (see fail_abandoned_runs).
+# The recovery pass (curation.recovery) finds lost batches within minutes; this is the last resort.
 ABANDONED_AFTER = timedelta(hours=6)
+ACTIVE_STATES = (RefreshRun.State.QUEUED, RefreshRun.State.RUNNING)
 
 NOT_FOUND_MESSAGE = "PubMed has no record with this PMID (it may be mistyped, or deleted by PubMed)."
 
@@ -120,12 +122,26 @@ def start_refresh(
         run = RefreshRun.objects.create(
             requested_by=by, scope=scope, scope_detail=detail or _count_detail(len(reference_ids))
         )
-        bulk.insert_new(RefreshItem, "reference", reference_ids, fixed={"run_id": run.pk})
+        bulk.insert_new(RefreshItem, "reference", reference_ids, fixed={"run_id": run.pk, "touched_at": run.created_at})
+        superseded = _supersede_stuck_items(reference_ids, run) if scope == Scope.STALE else 0
         size = settings.NCBI_BATCH_SIZE
         batches = [reference_ids[i : i + size] for i in range(0, len(reference_ids), size)]
         _enqueue(run.pk, batches)
     logger.info("refresh run %s: %s references in %s batches", run.pk, len(reference_ids), len(batches))
+    if superseded:
+        logger.warning("refresh run %s: took over %s references whose earlier batch was lost", run.pk, superseded)
     return run
+
+
+def enqueue_batches(run_id: int, reference_ids: list[int]) -> int:
+    """Queue the PubMed fetch of `reference_ids` of run `run_id` in batches once the transaction commits.
+
+    For a run that exists already (the recovery of a lost batch); returns the number of batches.
+    """
+    size = settings.NCBI_BATCH_SIZE
+    batches = [reference_ids[i : i + size] for i in range(0, len(reference_ids), size)]
+    _enqueue(run_id, batches)
+    return len(batches)
 
 
 def _enqueue(run_id: int, batches: list[list[int]]) -> None:
@@ -157,14 +173,44 @@ def _scope_queryset(scope, references, pmids, stale_days) -> tuple[QuerySet, str
         return queryset, _named(wanted)
     if scope == Scope.STALE:
         days = settings.REFERENCE_STALE_DAYS if stale_days is None else stale_days
-        # A daily beat must not pile a second run on references still queued in yesterday's.
-        queued = RefreshItem.objects.filter(
-            outcome=Outcome.QUEUED, run__state__in=[RefreshRun.State.QUEUED, RefreshRun.State.RUNNING]
-        ).values("reference_id")
-        return Reference.objects.stale(days=days).exclude(pk__in=queued), f"not fetched for {days} days"
+        # A daily beat must not pile a second run on references a live task still holds in another run;
+        # references whose batch was lost (stuck_items) are taken over instead of skipped.
+        held = (
+            RefreshItem.objects.filter(outcome=Outcome.QUEUED, run__state__in=ACTIVE_STATES)
+            .exclude(pk__in=stuck_items().values("pk"))
+            .values("reference_id")
+        )
+        return Reference.objects.stale(days=days).exclude(pk__in=held), f"not fetched for {days} days"
     if scope == Scope.ALL:
         return Reference.objects.all(), "every reference"
     raise ValueError(f"unknown refresh scope {scope!r}")
+
+
+def stuck_items(*, older_than: timedelta | None = None) -> QuerySet:
+    """Queued items of unfinished runs that no task has touched for `older_than` (`REFRESH_STUCK_AFTER`).
+
+    Every live task touches its items when it begins, and no task holds a message
+    longer than the broker's visibility timeout (which REFRESH_STUCK_AFTER
+    exceeds): an item untouched for longer has lost its message.
+    """
+    if older_than is None:
+        older_than = timedelta(seconds=settings.REFRESH_STUCK_AFTER)
+    cutoff = timezone.now() - older_than
+    return RefreshItem.objects.filter(outcome=Outcome.QUEUED, run__state__in=ACTIVE_STATES).filter(
+        # Items queued before touched_at existed count from their run's creation.
+        Q(touched_at__lt=cutoff) | Q(touched_at__isnull=True, run__created_at__lt=cutoff)
+    )
+
+
+def _supersede_stuck_items(reference_ids: list[int], run: RefreshRun) -> int:
+    """Close the lost items of other runs for references `run` now fetches, so no reference is queued twice."""
+    stuck = stuck_items().filter(reference_id__in=reference_ids).exclude(run=run)
+    by_run: dict[int, list[int]] = {}
+    for run_id, reference_id in stuck.values_list("run_id", "reference_id"):
+        by_run.setdefault(run_id, []).append(reference_id)
+    for other_run_id, ids in by_run.items():
+        fail_batch(other_run_id, ids, f"Its batch was lost (a worker or broker restart); {run} fetches it instead.")
+    return sum(len(ids) for ids in by_run.values())
 
 
 def _named(pmids: set[int]) -> str:
@@ -205,10 +251,14 @@ def run_batch(run_id: int, reference_ids: list[int]) -> str:
         )
     )
     if not queued:
-        _finish_run_if_done(run_id)
+        finish_run_if_done(run_id)
         return "nothing queued"
     RefreshRun.objects.filter(pk=run_id, state=RefreshRun.State.QUEUED).update(
         state=RefreshRun.State.RUNNING, started_at=timezone.now()
+    )
+    # This task holds these items now: the recovery pass leaves them alone for REFRESH_STUCK_AFTER.
+    RefreshItem.objects.filter(run_id=run_id, reference_id__in=queued, outcome=Outcome.QUEUED).update(
+        touched_at=timezone.now()
     )
 
     began = time.monotonic()
@@ -217,7 +267,7 @@ def run_batch(run_id: int, reference_ids: list[int]) -> str:
     except pubmed.PubMedError as exc:
         if isinstance(exc, pubmed.TRANSIENT_ERRORS):
             RefreshItem.objects.filter(run_id=run_id, reference_id__in=queued, outcome=Outcome.QUEUED).update(
-                error=f"{exc} Retrying."
+                error=f"{exc} Retrying.", touched_at=timezone.now()
             )
             raise
         fail_batch(run_id, list(queued), str(exc))
@@ -226,7 +276,7 @@ def run_batch(run_id: int, reference_ids: list[int]) -> str:
     fetched = time.monotonic()
     with transaction.atomic():
         outcomes = _apply_batch(run_id, list(queued), records)
-    _finish_run_if_done(run_id)
+    finish_run_if_done(run_id)
     summary = ", ".join(f"{len(ids)} {outcome}" for outcome, ids in outcomes.items())
     logger.info(
         "refresh run %s: %d references fetched in %.2f s, applied in %.2f s: %s",
@@ -262,7 +312,7 @@ def fail_batch(run_id: int, reference_ids: list[int], reason: str) -> None:
             metadata_state=MetadataState.FAILED
         )
     logger.warning("refresh run %s: %s references failed: %s", run_id, len(ids), reason)
-    _finish_run_if_done(run_id)
+    finish_run_if_done(run_id)
 
 
 def fail_abandoned_runs(*, older_than: timedelta = ABANDONED_AFTER) -> int:
@@ -287,8 +337,13 @@ def fail_abandoned_runs(*, older_than: timedelta = ABANDONED_AFTER) -> int:
     return len(run_ids)
 
 
-def _finish_run_if_done(run_id: int) -> None:
-    # Each batch checks after its own commit, so the last batch to commit always sees zero queued.
+def finish_run_if_done(run_id: int) -> None:
+    """End run `run_id` (finished, or failed if every reference failed) once none of its items is queued.
+
+    Each batch calls it after its own commit, so the last batch to commit always
+    sees zero queued; the recovery pass calls it for a run whose last batch
+    committed but could not close it.
+    """
     if RefreshItem.objects.filter(run_id=run_id, outcome=Outcome.QUEUED).exists():
         return
     run = RefreshRun.objects.filter(pk=run_id).first()

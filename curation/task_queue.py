@@ -22,6 +22,8 @@ REFRESH_BATCH = "curation.tasks.refresh_batch"
 MATCH_IMPORT_CITATIONS = "curation.tasks.match_import_citations"
 REFRESH_STALE_REFERENCES = "curation.tasks.refresh_stale_references"
 EXPORT_RELEASE = "curation.tasks.export_release"
+RECOVER_ABANDONED_REFRESHES = "curation.tasks.recover_abandoned_refreshes"
+RECORD_HEARTBEAT = "curation.tasks.record_heartbeat"
 # Literature triage.
 RUN_DUE_SEARCHES = "curation.tasks.run_due_searches"
 RUN_SEARCH = "curation.tasks.run_search"

@@ -17,10 +17,11 @@ import logging
 from contextlib import contextmanager
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from curation import candidates, importing, refresh, releases, task_queue, triage
+from curation import candidates, heartbeat, importing, recovery, refresh, releases, task_queue, triage
 from curation.pubmed import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ def refresh_batch(self, run_id: int, reference_ids: list[int]) -> str:
             outcome = refresh.run_batch(run_id, reference_ids)
     except TRANSIENT_ERRORS:
         raise
+    except SoftTimeLimitExceeded:
+        limit = settings.TASK_SOFT_TIME_LIMIT
+        refresh.fail_batch(run_id, reference_ids, f"The PubMed fetch took longer than {limit} s and was stopped.")
+        return "failed: time limit"
     except Exception as exc:
         # A bug or a database error must not leave the run "running" forever.
         logger.exception("refresh run %s: batch failed unexpectedly", run_id)
@@ -85,6 +90,21 @@ def refresh_stale_references() -> int | None:
     return run.pk
 
 
+@shared_task(name=task_queue.RECOVER_ABANDONED_REFRESHES)
+def recover_abandoned_refreshes() -> int:
+    """Celery beat, every `RECOVERY_INTERVAL` s: queue again refresh items no live task holds (`recovery.recover_runs`).
+
+    Returns how many references were queued again.
+    """
+    return sum(r.requeued for r in recovery.recover_runs())
+
+
+@shared_task(bind=True, name=task_queue.RECORD_HEARTBEAT)
+def record_heartbeat(self) -> None:
+    """Celery beat, every `HEARTBEAT_INTERVAL` s: note that a worker ran a task just now (read by /healthz)."""
+    heartbeat.record(hostname=self.request.hostname or "")
+
+
 @shared_task(bind=True, name=task_queue.MATCH_IMPORT_CITATIONS, **_RETRY)
 def match_import_citations(self, import_id: int) -> str:
     """Resolve the citation strings of a `ReferenceImport` with ECitMatch (see `importing.match_import`).
@@ -97,7 +117,15 @@ def match_import_citations(self, import_id: int) -> str:
     return outcome
 
 
-@shared_task(name=task_queue.EXPORT_RELEASE)
+# A release serialises the whole atlas, so it may run longer than the tasks' common limits (which bound
+# a PubMed batch). Past the broker's visibility timeout its message may be delivered again meanwhile:
+# that copy finds the build in progress and returns at once.
+RELEASE_SOFT_TIME_LIMIT = 1800
+
+
+@shared_task(
+    name=task_queue.EXPORT_RELEASE, soft_time_limit=RELEASE_SOFT_TIME_LIMIT, time_limit=RELEASE_SOFT_TIME_LIMIT + 60
+)
 def export_release(requested_by_id: int | None = None) -> int | None:
     """Celery beat, monthly, and the admin's "Make a release now": write a data release; returns its number.
 

@@ -83,8 +83,17 @@ TEMPLATES = [
 # point DATABASE_URL at PostgreSQL; with DEBUG off, SQLite is refused.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'atlas.sqlite3'}")
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
+        # A persistent connection is tested before a request reuses it: after a database restart the
+        # first request reconnects instead of failing on the dead connection.
+        conn_health_checks=True,
+    )
 }
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # A database host that does not answer must fail a request (503) in seconds, not hang it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     if not DEBUG:
         raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when DJANGO_DEBUG is off")
@@ -203,6 +212,12 @@ CELERY_TASK_IGNORE_RESULT = True  # progress lives in RefreshRun rows, not in a 
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds between beat's passes that requeue refresh batches no live task holds (curation.recovery).
+RECOVERY_INTERVAL = env_int("RECOVERY_INTERVAL", 60, minimum=1)
+# Seconds between worker heartbeats (a beat task a worker runs); /healthz calls a heartbeat older than
+# HEARTBEAT_MAX_AGE a dead worker (or a dead beat, or a broker nothing reads from).
+HEARTBEAT_INTERVAL = env_int("HEARTBEAT_INTERVAL", 30, minimum=1)
+HEARTBEAT_MAX_AGE = env_int("HEARTBEAT_MAX_AGE", 4 * HEARTBEAT_INTERVAL, minimum=HEARTBEAT_INTERVAL + 1)
 
 REFERENCE_STALE_DAYS = env_int("REFERENCE_STALE_DAYS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE = {
@@ -217,6 +232,19 @@ CELERY_BEAT_SCHEDULE = {
     "run-due-saved-searches-hourly": {
         "task": "curation.tasks.run_due_searches",
         "schedule": 60 * 60,
+    },
+    "recover-abandoned-refreshes": {
+        "task": "curation.tasks.recover_abandoned_refreshes",
+        "schedule": RECOVERY_INTERVAL,
+        # Passes queued while no worker ran are not all run when one comes back: each is cheap, but
+        # after ten intervals the next pass has superseded it.
+        "options": {"expires": 10 * RECOVERY_INTERVAL},
+    },
+    "worker-heartbeat": {
+        "task": "curation.tasks.record_heartbeat",
+        "schedule": HEARTBEAT_INTERVAL,
+        # It waits in the queue behind any backlog, so /healthz sees a worker that cannot keep up too.
+        "options": {"expires": HEARTBEAT_MAX_AGE},
     },
 }
 
@@ -237,6 +265,37 @@ NCBI_BACKOFF_MAX = env_float("NCBI_BACKOFF_MAX", 30.0)
 # (10/s with an API key, 3/s without).
 NCBI_RATE_LIMIT = env_float("NCBI_RATE_LIMIT", None)
 NCBI_RATE_LIMITER_URL = env_str("NCBI_RATE_LIMITER_URL", "") or None
+
+# --- Task time limits and the broker's redelivery window ---------------------------
+# A worker killed mid-task (kill -9 of its process group, the host lost) never acks its message
+# (acks_late); Redis hands it to another worker once it has been unacknowledged for the
+# visibility timeout. That window must outlast any live task, or a running batch would be
+# delivered twice (harmless, the batch is idempotent, but wasted): so every task has a hard time
+# limit, retries wait less than the window, and the window is their maximum plus a margin.
+# The defaults bound a refresh batch's worst case: NCBI_MAX_ATTEMPTS requests of NCBI_TIMEOUT
+# each (150 s by default) plus the client's back-offs and the rate limiter's waits.
+TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", TASK_SOFT_TIME_LIMIT + 30, minimum=TASK_SOFT_TIME_LIMIT + 1)
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT  # raises SoftTimeLimitExceeded: the task records the failure
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT  # the pool kills the process; beat's recovery pass requeues its items
+# Task-level retries (curation.tasks) wait at most this long before trying again.
+TASK_RETRY_WAIT_MAX = int(max(1, 8 * NCBI_BACKOFF_MAX))
+_LONGEST_HOLD = max(TASK_TIME_LIMIT, TASK_RETRY_WAIT_MAX)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", _LONGEST_HOLD + 60, minimum=_LONGEST_HOLD + 1)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # Workers sweep for messages past the window this often (kombu's default is every ~100 s).
+        "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
+        "unacked_restore_throttle": 1,
+    }
+# (The embedded SQLAlchemy transport hands its options to create_engine, which refuses these; its
+# single-machine worker requeues what it held when it restarts.)
+# A refresh item no task has touched for this long has lost its message (the broker restarted without
+# it, or its failure could not be recorded): beat's recovery pass queues it again.
+REFRESH_STUCK_AFTER = env_int("REFRESH_STUCK_AFTER", CELERY_VISIBILITY_TIMEOUT + 60, minimum=CELERY_VISIBILITY_TIMEOUT)
+# A reference whose batch was lost this many times fails with that reason instead of being queued again.
+REFRESH_MAX_RECOVERIES = env_int("REFRESH_MAX_RECOVERIES", 3, minimum=1)
 
 # Curation rule: evidence older than this many years flags a mechanism on the dashboard.
 EVIDENCE_STALE_YEARS = env_int("EVIDENCE_STALE_YEARS", 5, minimum=1)

@@ -10,3 +10,6 @@ urlpatterns = [
     path("api/", include("curation.api.urls")),
     path("", include("curation.urls")),
 ]
+
+# A database that does not answer gives 503 with Retry-After, not 500 (resistance_atlas/errors.py).
+handler500 = "resistance_atlas.errors.server_error"

@@ -238,7 +238,8 @@ def supervise(started: list[Service], later: list[Service], lock: RunLock, signa
     The web server starts alone: on a 2-core machine the first page would otherwise wait while the
     worker and beat import Django and Celery at the same time.
     """
-    probe = url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:") + "healthz"
+    # The liveness probe: /healthz would wait for a heartbeat from the worker, which starts only after this.
+    probe = url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:") + "healthz/live"
     deadline = time.monotonic() + READY_TIMEOUT
     while not signals.received:
         for service in started:

@@ -45,7 +45,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -182,6 +182,9 @@ class FakeEutils:
             self._log: list[RecordedRequest] = []
             self._faults: list[_Fault] = []
             self._pmid_faults: dict[int, str] = {}
+            self._fault_rates: list[tuple[str, float]] = []
+            self._fault_random = random.Random(0)
+            self.injected_faults: Counter = Counter()  # what fail_at_rates() injected, by kind
             self._synthetic: set[int] = set()
             self._entry_dates: dict[int, date] = {}
             self._histories: dict[str, list[list[int]]] = {}
@@ -283,6 +286,19 @@ class FakeEutils:
         with self._lock:
             self._pmid_faults.update(dict.fromkeys((int(p) for p in pmids), kind))
 
+    def fail_at_rates(self, rates: dict[str, float], *, seed: int = 0) -> None:
+        """Answer each efetch with fault ``kind`` at probability ``rates[kind]``, drawn per request, until reset.
+
+        For soaks: ``{"http503": 0.10, "truncated": 0.05, "stall": 0.02}``. Seeded, so a run can be repeated;
+        which request draws which fault still depends on the order requests arrive in.
+        """
+        unknown = set(rates) - FAULT_KINDS
+        if unknown or sum(rates.values()) > 1:
+            raise ValueError(f"fault rates must name known faults and add up to at most 1: {rates}")
+        with self._lock:
+            self._fault_rates = list(rates.items())
+            self._fault_random = random.Random(seed)
+
     def release_stalls(self) -> None:
         self._stall_release.set()
 
@@ -334,6 +350,13 @@ class FakeEutils:
                 for pmid in ids:
                     if pmid in self._pmid_faults:
                         return _Fault(self._pmid_faults[pmid], 1, endpoint)
+                if self._fault_rates:
+                    draw, cumulative = self._fault_random.random(), 0.0
+                    for kind, rate in self._fault_rates:
+                        cumulative += rate
+                        if draw < cumulative:
+                            self.injected_faults[kind] += 1
+                            return _Fault(kind, 1, endpoint)
         return None
 
     def _record(self, request: RecordedRequest) -> None:

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from curation import importing
 from curation.management.argtypes import seconds
-from curation.management.commands._pubmed_cli import read_input, wait_for_run
+from curation.management.commands._pubmed_cli import DEFAULT_WAIT_TIMEOUT, read_input, wait_for_run
 from curation.models import ReferenceImport
 
 STATUS_LABELS = {"pmid": "PMID", "matched": "matched", "not_found": "NOT FOUND", "ambiguous": "AMBIGUOUS"}
@@ -34,7 +34,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timeout",
             type=seconds,
-            help=f"stop waiting after this many seconds (lookup: {LOOKUP_TIMEOUT} by default)",
+            help=f"stop waiting after this many seconds (lookup: {LOOKUP_TIMEOUT} by default; "
+            f"the fetch: {DEFAULT_WAIT_TIMEOUT}, or sooner if it is stuck)",
         )
 
     def handle(self, *args, items, file, confirm, wait, timeout, **options):

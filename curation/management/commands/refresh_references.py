@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from curation import refresh
 from curation.management.argtypes import MAX_STALE_DAYS, bounded_int, pmid, seconds
-from curation.management.commands._pubmed_cli import wait_for_run
+from curation.management.commands._pubmed_cli import DEFAULT_WAIT_TIMEOUT, wait_for_run
 from curation.models import RefreshRun
 
 
@@ -26,7 +26,12 @@ class Command(BaseCommand):
             help="refresh references not fetched for DAYS days",
         )
         parser.add_argument("--wait", action="store_true", help="wait for the run to end and print its counts")
-        parser.add_argument("--timeout", type=seconds, help="with --wait: stop waiting after this many seconds")
+        parser.add_argument(
+            "--timeout",
+            type=seconds,
+            help=f"with --wait: stop waiting after this many seconds ({DEFAULT_WAIT_TIMEOUT} by default, "
+            "or sooner if the run is stuck)",
+        )
 
     def handle(self, *args, pmids, all, stale, wait, timeout, **options):
         chosen = [bool(pmids), all, stale is not None]
@@ -47,6 +52,7 @@ class Command(BaseCommand):
             return
         except refresh.RefreshError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Queued {run}: {run.scope_detail}.")
+        total = run.items.count()
+        self.stdout.write(f"Queued {run}: {run.scope_detail} ({total} reference{'s' if total != 1 else ''}).")
         if wait:
             wait_for_run(self, run, timeout=timeout)

@@ -251,6 +251,7 @@ def _load_evidence(report, rows, mechanisms, references, therapies, cancer_types
                 statement=row["statement"],
                 direction=row["direction"],
                 level=row["level"],
+                model_system=row["model_system"],
                 therapy=_lookup(therapies, row["therapy"], "the therapy", where) if row.get("therapy") else None,
                 cancer_type=_lookup(cancer_types, row["cancer_type"], "the cancer type", where)
                 if row.get("cancer_type")

@@ -153,7 +153,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Evidence
         fields = [
-            "id", "mechanism", "reference", "statement", "direction", "level", "therapy", "cancer_type",
+            "id", "mechanism", "reference", "statement", "direction", "level", "model_system", "therapy", "cancer_type",
             "phenotype", "locator", "year", "reference_flags",
         ]  # fmt: skip
 

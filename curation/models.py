@@ -398,6 +398,22 @@ class Mechanism(Versioned):
         # so the tree rules are checked against the original's position and children.
         return self.revision_of_id or self.pk
 
+    def has_primary_evidence(self) -> bool:
+        """Whether evidence other than reviews backs this mechanism: its own, or that of a published
+        mechanism below it (a consensus rolls its sub-mechanisms up, docs/consensus.md).
+
+        For a revision, its own evidence (which publishing makes public) and the original's
+        sub-mechanisms. No mechanism is published without it (curation/workflow.py, the seed).
+        """
+        tree_pk = self._tree_pk()
+        own = Evidence.objects.primary().filter(mechanism_id=self.pk) if self.pk else Evidence.objects.none()
+        below = (
+            Evidence.objects.published()
+            .primary()
+            .filter(Q(mechanism__parent_id=tree_pk) | Q(mechanism__parent__parent_id=tree_pk))
+        )
+        return own.exists() or (tree_pk is not None and below.exists())
+
     def subtree_height(self):
         """Levels below this node (0 for a leaf); for a revision, below the mechanism it edits."""
         if self._tree_pk() is None:

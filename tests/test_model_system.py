@@ -79,7 +79,7 @@ def test_the_evidence_table_shows_and_filters_by_model_system(client, two_system
     html = response.content.decode()
     assert response.status_code == 200
     assert mouse.statement in html and cells.statement not in html
-    assert "sort=model_system\">Model system</a></th>" in html
+    assert 'sort=model_system">Model system</a></th>' in html
     assert "Syngeneic mouse" in html
 
 

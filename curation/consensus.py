@@ -19,7 +19,8 @@ Everything is computed by the database in one statement for any number of mechan
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Case, CharField, F, IntegerField, Q, Value, When
+from django.db.models import Case, CharField, Count, F, IntegerField, Q, Value, When
+from django.db.models.functions import Coalesce
 
 from curation.models import (
     REVIEW_CONDITION,
@@ -252,6 +253,29 @@ def _sql(pks: list[int], with_years: bool) -> tuple[str, list]:
     sql = "WITH e AS (" + inner + "), a AS (SELECT * FROM (" + _ATTRIBUTED + ") AS attributed "  # noqa: S608
     sql += "WHERE t IN (" + placeholders + ")) " + " UNION ALL ".join(groupings)
     return sql, [*params, *pks]
+
+
+def papers_by_top_level() -> dict[int, int]:
+    """{top-level mechanism pk: its primary papers, its whole subtree included}, in one query.
+
+    What the home map ranks its tiles by: one grouping over the published evidence, where
+    `for_mechanisms` makes five over three copies of it, so that the map weighs every
+    top-level mechanism cheaply and then the full consensus of only the tiles it draws. A
+    paper that both supports and refutes counts once here (the map's size is "how much is
+    known"); a published child of an unpublished parent counts for that parent, which the
+    map does not show.
+    """
+    top = Coalesce("mechanism__parent__parent_id", "mechanism__parent_id", "mechanism_id")
+    rows = (
+        Evidence.objects.published()
+        .primary()
+        .annotate(top=top)
+        .order_by()
+        .values("top")
+        .annotate(papers=Count("reference_id", distinct=True))
+        .values_list("top", "papers")
+    )
+    return dict(rows)
 
 
 def published_without_primary_evidence():

@@ -78,15 +78,16 @@ def _fit(text: str, width: float) -> str:
     return text if len(text) <= room else text[: room - 1].rstrip() + "…"
 
 
-def taxonomy_map(branches: list[tuple[str, str, list[MapItem], int]], *, width: int = MAP_WIDTH) -> Map:
-    """Lay out (label, list address, top-level items, how many mechanisms the branch has) per branch."""
+def taxonomy_map(branches: list[tuple[str, str, list[MapItem], int, int]], *, width: int = MAP_WIDTH) -> Map:
+    """Lay out, per branch, (label, list address, top-level items, how many mechanisms the branch has,
+    how many more top-level mechanisms it has than the items given)."""
     column = (width - _COLUMN_GAP * (len(branches) - 1)) / max(1, len(branches))
-    biggest = max((item.papers for _, _, items, _ in branches for item in items), default=0)
+    biggest = max((item.papers for _, _, items, _, _ in branches for item in items), default=0)
     laid, height = [], _HEADER
-    for index, (label, url, items, count) in enumerate(branches):
+    for index, (label, url, items, count, not_given) in enumerate(branches):
         branch = Branch(label, url, x=index * (column + _COLUMN_GAP), width=column, mechanism_count=count)
         ranked = sorted(items, key=lambda item: (-item.papers, item.name))
-        shown, hidden = ranked[:MAP_TILES], ranked[MAP_TILES:]
+        shown, hidden = ranked[:MAP_TILES], len(ranked[MAP_TILES:]) + not_given
         y = _HEADER
         for item in shown:
             share = math.sqrt(item.papers / biggest) if biggest else 0
@@ -104,7 +105,7 @@ def taxonomy_map(branches: list[tuple[str, str, list[MapItem], int]], *, width: 
             )  # fmt: skip
             y += tile_height + _TILE_GAP
         if hidden:
-            more = f"and {len(hidden)} more top-level mechanism{'s' if len(hidden) != 1 else ''}"
+            more = f"and {hidden} more top-level mechanism{'s' if hidden != 1 else ''}"
             branch.tiles.append(
                 Tile(None, branch.x, y, column, _TILE_MIN, _fit(more, column - 12), "list them all", "more", url,
                      f"{label}: {more}")

@@ -58,25 +58,31 @@ def home(request):
 
 
 def _taxonomy_map(branches) -> pictures.Map:
-    """The home page's map: the top-level mechanisms of each branch, their sub-mechanisms rolled up."""
-    weighed = consensus.for_mechanisms([root for branch in branches for root in branch["roots"]])
+    """The home page's map: the best supported top-level mechanisms of each branch, sub-mechanisms
+    rolled up. Two queries whatever the size of the atlas: every top-level mechanism's papers (to
+    rank them), then the full consensus of the tiles drawn."""
+    papers = consensus.papers_by_top_level()
+    drawn = {}
+    for branch in branches:
+        ranked = sorted(branch["roots"], key=lambda root: (-papers.get(root.pk, 0), root.name))
+        drawn[branch["category"]] = ranked[: pictures.MAP_TILES]
+    weighed = consensus.for_mechanisms([root for roots in drawn.values() for root in roots])
     list_url = reverse("mechanism-list")
+
+    def item(root):
+        result = weighed[root.pk]
+        return pictures.MapItem(
+            root.name, root.get_absolute_url(), papers.get(root.pk, 0), result.contested, result.verdict
+        )
+
     return pictures.taxonomy_map(
         [
             (
                 branch["label"],
                 f"{list_url}?category={branch['category']}",
-                [
-                    pictures.MapItem(
-                        root.name,
-                        root.get_absolute_url(),
-                        weighed[root.pk].supports + weighed[root.pk].refutes,
-                        weighed[root.pk].contested,
-                        weighed[root.pk].verdict,
-                    )
-                    for root in branch["roots"]
-                ],
+                [item(root) for root in drawn[branch["category"]]],
                 branch["mechanism_count"],
+                len(branch["roots"]) - len(drawn[branch["category"]]),
             )
             for branch in branches
         ]

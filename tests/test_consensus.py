@@ -220,3 +220,12 @@ def test_the_seeded_ido1_trial_refutes_and_the_seeded_indirect_papers_say_so():
     assert (trial.direction, trial.model_system) == (R, ModelSystem.CLINICAL_TRIAL)
     tim3 = consensus.Mechanism.objects.get(slug="tim3-upregulation").evidence.get()
     assert "Indirect" in tim3.statement
+
+
+def test_the_api_counts_no_review_for_or_against(client):
+    mechanism = published()
+    claim(mechanism, system=ModelSystem.PATIENT_COHORT)
+    claim(mechanism, level=EvidenceLevel.REVIEW)
+    claim(mechanism, level=EvidenceLevel.REVIEW, direction=R)
+    body = client.get(f"/api/mechanisms/{mechanism.slug}/").json()
+    assert (body["evidence_count"], body["consensus"]) == (3, {"supports": 1, "refutes": 0})

@@ -106,3 +106,13 @@ def test_a_curator_sees_the_model_system_in_the_evidence_admin(curator_client, t
     assert html.status_code == 200
     assert Evidence.objects.filter(model_system="cell-line").count() == 1
     assert "Cells lacking JAK1" in html.content.decode()
+
+
+def test_the_history_records_a_change_of_model_system():
+    item = make_evidence(level=EvidenceLevel.PRECLINICAL_IN_VIVO, model_system=ModelSystem.SYNGENEIC_MOUSE)
+    item.model_system = ModelSystem.XENOGRAFT
+    item.save()
+    assert [record.model_system for record in item.history.order_by("history_date")] == [
+        "syngeneic-mouse",
+        "xenograft-pdx",
+    ]

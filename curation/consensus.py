@@ -224,15 +224,26 @@ def _sql(pks: list[int], with_years: bool) -> tuple[str, list]:
 
     Nothing is interpolated but the fixed SQL above and one placeholder per mechanism.
     """
+    # The subtrees' mechanisms first, as a union of three indexed reads of the mechanism table
+    # (the mechanisms, their children, their grandchildren), then their evidence through its
+    # mechanism index: an OR over joins would make PostgreSQL scan every evidence item.
+    mechanisms = Mechanism.objects.order_by()
+    children = mechanisms.filter(parent_id__in=pks).values("pk")
+    subtrees = (
+        mechanisms.filter(pk__in=pks)
+        .values("pk")
+        .union(
+            children, mechanisms.filter(parent_id__in=mechanisms.filter(parent_id__in=pks).values("pk")).values("pk")
+        )
+    )
     public = Q(mechanism__status=Status.PUBLISHED, mechanism__revision_of__isnull=True)
-    below = Q(mechanism_id__in=pks) | Q(mechanism__parent_id__in=pks) | Q(mechanism__parent__parent_id__in=pks)
     study_kind = Case(
         *(When(model_system__in=kind.systems, then=Value(kind.key)) for kind in STUDY_KINDS),
         default=Value(""),
         output_field=CharField(),
     )
     inner, params = (
-        Evidence.objects.filter(public, below)
+        Evidence.objects.filter(public, mechanism_id__in=subtrees)
         .order_by()
         .values(
             e_m=F("mechanism_id"),

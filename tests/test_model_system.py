@@ -116,3 +116,42 @@ def test_the_history_records_a_change_of_model_system():
         "syngeneic-mouse",
         "xenograft-pdx",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_fills_existing_rows_and_their_history():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("curation", "0009_admins_lift_sign_in_lockouts")], [("curation", "0010_evidence_model_system")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        mechanism = old.get_model("curation", "Mechanism").objects.create(
+            slug="m", name="M", category="tumor-intrinsic", summary="s"
+        )
+        reference = old.get_model("curation", "Reference").objects.create(pmid=1)
+        rows = [
+            ("clinical-cohort", "In a randomised phase 3 trial, nothing changed."),
+            ("preclinical-in-vivo", "Patient-derived xenografts resisted."),
+            ("review", "Reviews it."),
+        ]
+        for level, statement in rows:
+            item = old.get_model("curation", "Evidence").objects.create(
+                mechanism=mechanism, reference=reference, level=level, statement=statement
+            )
+            old.get_model("curation", "HistoricalEvidence").objects.create(
+                id=item.pk, mechanism=mechanism, reference=reference, level=level, statement=statement,
+                version=1, direction="supports", history_date="2020-01-01T00:00Z", history_type="+",
+                created_at="2020-01-01T00:00Z", updated_at="2020-01-01T00:00Z",
+            )  # fmt: skip
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        new = executor.loader.project_state(after).apps
+        expected = ["clinical-trial", "xenograft-pdx", "not-applicable"]
+        for name in ("Evidence", "HistoricalEvidence"):
+            found = new.get_model("curation", name).objects.order_by("statement").values_list("model_system", flat=True)
+            assert sorted(found) == sorted(expected), name
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

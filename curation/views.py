@@ -199,7 +199,12 @@ def mechanism_detail(request, slug):
         .defer("raw_xml", "abstract")
         .order_by("-pub_year", "pmid")
     )
-    weighed = consensus.for_mechanism(mechanism)
+    # The mechanism and its sub-mechanisms weighed in the same query: the list of children says
+    # which of them lack primary evidence.
+    everyone = consensus.for_mechanisms([mechanism, *mechanism.public_children], with_years=True)
+    for child in mechanism.public_children:
+        child.consensus = everyone[child.pk]
+    weighed = everyone[mechanism.pk]
 
     # Only published ancestors: naming a draft parent would reveal unreviewed work.
     ancestors = [a for a in reversed(mechanism.ancestors()) if is_public(a)]

@@ -229,3 +229,15 @@ def test_the_api_counts_no_review_for_or_against(client):
     claim(mechanism, level=EvidenceLevel.REVIEW, direction=R)
     body = client.get(f"/api/mechanisms/{mechanism.slug}/").json()
     assert (body["evidence_count"], body["consensus"]) == (3, {"supports": 1, "refutes": 0})
+
+
+def test_a_branch_page_says_which_sub_mechanisms_lack_primary_evidence(client):
+    branch = published("A branch")
+    backed = published("Backed child", parent=branch)
+    claim(backed, system=ModelSystem.PATIENT_COHORT)
+    published("Bare child", parent=branch)
+    html = client.get(branch.get_absolute_url()).content.decode()
+    children = html[html.index('id="children-heading"') :]
+    assert children.index("Backed child") < children.index("Supported by 1 clinical cohort.")
+    assert children.index("Bare child") < children.index("No primary evidence yet.")
+    assert 'id="consensus-verdict">Supported by 1 clinical cohort.</p>' in html  # rolled up

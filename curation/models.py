@@ -138,6 +138,29 @@ class EvidenceLevel(models.TextChoices):
     REVIEW = "review", "Review article"
 
 
+class ModelSystem(models.TextChoices):
+    """What the claim was shown in, separate from how strong the kind of study is (its level)."""
+
+    PATIENT_COHORT = "patient-cohort", "Patient cohort"
+    CLINICAL_TRIAL = "clinical-trial", "Clinical trial"
+    CASE_REPORT = "case-report", "Case report"
+    SYNGENEIC_MOUSE = "syngeneic-mouse", "Syngeneic mouse"
+    ENGINEERED_MOUSE = "engineered-mouse", "Genetically engineered mouse"
+    XENOGRAFT = "xenograft-pdx", "Xenograft / PDX"
+    ORGANOID = "organoid", "Organoid"
+    CELL_LINE = "cell-line", "Cell line"
+    SCREEN = "screen", "CRISPR or other screen"
+    COMPUTATIONAL = "computational", "Computational"
+    NOT_APPLICABLE = "not-applicable", "Not applicable (review)"
+
+
+# The one rule that tells context from primary evidence: a review article is listed with the
+# evidence but never counted in a consensus (curation/consensus.py), nor does it let a
+# mechanism be published on its own (curation/workflow.py). Everything that asks goes
+# through EvidenceQuerySet.primary() / .reviews() or Evidence.is_primary.
+REVIEW_CONDITION = Q(level=EvidenceLevel.REVIEW)
+
+
 class MetadataState(models.TextChoices):
     PENDING = "pending", "Pending: not yet confirmed by PubMed"
     NEEDS_REVIEW = "needs-review", "Fetched: needs curator review"
@@ -375,6 +398,22 @@ class Mechanism(Versioned):
         # so the tree rules are checked against the original's position and children.
         return self.revision_of_id or self.pk
 
+    def has_primary_evidence(self) -> bool:
+        """Whether evidence other than reviews backs this mechanism: its own, or that of a published
+        mechanism below it (a consensus rolls its sub-mechanisms up, docs/consensus.md).
+
+        For a revision, its own evidence (which publishing makes public) and the original's
+        sub-mechanisms. No mechanism is published without it (curation/workflow.py, the seed).
+        """
+        tree_pk = self._tree_pk()
+        own = Evidence.objects.primary().filter(mechanism_id=self.pk) if self.pk else Evidence.objects.none()
+        below = (
+            Evidence.objects.published()
+            .primary()
+            .filter(Q(mechanism__parent_id=tree_pk) | Q(mechanism__parent__parent_id=tree_pk))
+        )
+        return own.exists() or (tree_pk is not None and below.exists())
+
     def subtree_height(self):
         """Levels below this node (0 for a leaf); for a revision, below the mechanism it edits."""
         if self._tree_pk() is None:
@@ -556,6 +595,14 @@ class EvidenceQuerySet(models.QuerySet):
         """Evidence of published mechanisms; a pending revision's evidence belongs to the revision's row."""
         return self.filter(mechanism__in=Mechanism.objects.published())
 
+    def primary(self):
+        """Evidence from original studies: everything but review articles (see REVIEW_CONDITION)."""
+        return self.exclude(REVIEW_CONDITION)
+
+    def reviews(self):
+        """Review articles: context for readers, never counted as evidence for or against."""
+        return self.filter(REVIEW_CONDITION)
+
 
 class Evidence(Versioned):
     mechanism = models.ForeignKey(Mechanism, on_delete=models.CASCADE, related_name="evidence")
@@ -569,6 +616,14 @@ class Evidence(Versioned):
     )
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.SUPPORTS)
     level = models.CharField("evidence level", max_length=24, choices=EvidenceLevel.choices)
+    model_system = models.CharField(
+        "model system",
+        max_length=24,
+        choices=ModelSystem.choices,
+        help_text="What the claim was shown in: patients (cohort, trial, case report), mice (syngeneic, "
+        "genetically engineered, xenograft/PDX), organoids, cell lines, a screen, or data analysed "
+        "computationally. Reviews (and only reviews) are “Not applicable”.",
+    )
     therapy = models.ForeignKey(Therapy, null=True, blank=True, on_delete=models.PROTECT, related_name="evidence")
     cancer_type = models.ForeignKey(
         CancerType, null=True, blank=True, on_delete=models.PROTECT, related_name="evidence"
@@ -604,10 +659,25 @@ class Evidence(Versioned):
             ),
             models.CheckConstraint(condition=Q(direction__in=Direction.values), name="evidence_direction_valid"),
             models.CheckConstraint(condition=Q(level__in=EvidenceLevel.values), name="evidence_level_valid"),
+            models.CheckConstraint(
+                condition=Q(model_system__in=ModelSystem.values), name="evidence_model_system_valid"
+            ),
+            # A review has no model system of its own, and only a review lacks one.
+            models.CheckConstraint(
+                condition=(REVIEW_CONDITION & Q(model_system=ModelSystem.NOT_APPLICABLE))
+                | (~REVIEW_CONDITION & ~Q(model_system=ModelSystem.NOT_APPLICABLE)),
+                name="evidence_model_system_of_reviews",
+                violation_error_message="A review's model system is “Not applicable”, and only a review's is.",
+            ),
         ]
 
     def __str__(self):
         return f"{self.mechanism} ← PMID {self.reference.pmid}"
+
+    @property
+    def is_primary(self) -> bool:
+        """True for evidence from an original study; False for a review article (context only)."""
+        return self.level != EvidenceLevel.REVIEW
 
 
 class RefreshRun(models.Model):

@@ -92,6 +92,20 @@ def _load(data: dict, report: SeedReport) -> None:
     mechanisms = _load_mechanisms(report, data["mechanisms"], genes, therapies, cancer_types)
     references = _load_simple(report, "references", Reference, "pmid", data["references"], _reference_fields)
     _load_evidence(report, data["evidence"], mechanisms, references, therapies, cancer_types)
+    _refuse_unbacked(mechanisms, data["mechanisms"])
+
+
+def _refuse_unbacked(mechanisms: dict, rows) -> None:
+    """The seed obeys the workflow's rule: nothing is published without primary evidence (its own or
+    a sub-mechanism's; reviews alone do not count). Rows already present are the curators' and
+    are left alone; raising here rolls the whole load back."""
+    created = [mechanisms[row["slug"]] for row in rows if getattr(mechanisms[row["slug"]], "seeded_now", False)]
+    unbacked = [mechanism.slug for mechanism in created if not mechanism.has_primary_evidence()]
+    if unbacked:
+        raise SeedError(
+            "These mechanisms would be published without primary evidence (reviews alone do not count): "
+            + ", ".join(unbacked)
+        )
 
 
 def _read(path: Path) -> dict:
@@ -178,6 +192,7 @@ def _load_mechanisms(report, rows, genes, therapies, cancer_types) -> dict:
         mechanism.cancer_types.set(
             [_lookup(cancer_types, s, "the cancer type", where) for s in row.get("cancer_types", [])]
         )
+        mechanism.seeded_now = True  # the rule on primary evidence applies to what this run publishes
         existing[slug] = mechanism
         report.created["mechanisms"] += 1
     return existing
@@ -251,6 +266,7 @@ def _load_evidence(report, rows, mechanisms, references, therapies, cancer_types
                 statement=row["statement"],
                 direction=row["direction"],
                 level=row["level"],
+                model_system=row["model_system"],
                 therapy=_lookup(therapies, row["therapy"], "the therapy", where) if row.get("therapy") else None,
                 cancer_type=_lookup(cancer_types, row["cancer_type"], "the cancer type", where)
                 if row.get("cancer_type")

@@ -75,7 +75,9 @@ class MechanismSerializer(serializers.ModelSerializer):
     cancer_types = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
     evidence_count = serializers.IntegerField(read_only=True)
     reference_count = serializers.IntegerField(read_only=True, help_text="Distinct papers the evidence cites.")
-    consensus = serializers.SerializerMethodField(help_text="Evidence items for and against the mechanism.")
+    consensus = serializers.SerializerMethodField(
+        help_text="Primary evidence items (reviews not counted) for and against the mechanism itself."
+    )
 
     class Meta:
         model = Mechanism
@@ -133,8 +135,9 @@ def _mechanism_rows() -> QuerySet:
                 ),
                 0,
             ),
-            supports_count=_count(evidence.filter(direction="supports"), "mechanism"),
-            refutes_count=_count(evidence.filter(direction="refutes"), "mechanism"),
+            # Reviews are context, never counted for or against (curation/consensus.py, docs/consensus.md).
+            supports_count=_count(evidence.primary().filter(direction="supports"), "mechanism"),
+            refutes_count=_count(evidence.primary().filter(direction="refutes"), "mechanism"),
         )
     )
 
@@ -153,7 +156,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Evidence
         fields = [
-            "id", "mechanism", "reference", "statement", "direction", "level", "therapy", "cancer_type",
+            "id", "mechanism", "reference", "statement", "direction", "level", "model_system", "therapy", "cancer_type",
             "phenotype", "locator", "year", "reference_flags",
         ]  # fmt: skip
 

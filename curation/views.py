@@ -15,13 +15,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
-from curation import candidates
+from curation import candidates, consensus, pictures
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status, Suggestion
 from curation.search import browse_evidence, search_mechanisms, site_search
 from curation.search.evidence import EXPORT_PARAMS
-from curation.search.paging import PAGE_SIZES
+from curation.search.paging import PAGE_SIZES, paginate
 from curation.versions import published_versions
 
 
@@ -53,12 +53,46 @@ def home(request):
         }
         for value, label in Category.choices
     ]
-    return render(request, "curation/home.html", {"branches": branches, "mechanism_count": len(mechanisms)})
+    context = {"branches": branches, "mechanism_count": len(mechanisms), "map": _taxonomy_map(branches)}
+    return render(request, "curation/home.html", context)
+
+
+def _taxonomy_map(branches) -> pictures.Map:
+    """The home page's map: the best supported top-level mechanisms of each branch, sub-mechanisms
+    rolled up. Two queries whatever the size of the atlas: every top-level mechanism's papers (to
+    rank them), then the full consensus of the tiles drawn."""
+    papers = consensus.papers_by_top_level()
+    drawn = {}
+    for branch in branches:
+        ranked = sorted(branch["roots"], key=lambda root: (-papers.get(root.pk, 0), root.name))
+        drawn[branch["category"]] = ranked[: pictures.MAP_TILES]
+    weighed = consensus.for_mechanisms([root for roots in drawn.values() for root in roots])
+    list_url = reverse("mechanism-list")
+
+    def item(root):
+        result = weighed[root.pk]
+        return pictures.MapItem(
+            root.name, root.get_absolute_url(), papers.get(root.pk, 0), result.contested, result.verdict
+        )
+
+    return pictures.taxonomy_map(
+        [
+            (
+                branch["label"],
+                f"{list_url}?category={branch['category']}",
+                [item(root) for root in drawn[branch["category"]]],
+                branch["mechanism_count"],
+                len(branch["roots"]) - len(drawn[branch["category"]]),
+            )
+            for branch in branches
+        ]
+    )
 
 
 @require_safe
 def mechanism_list(request):
     search = search_mechanisms(request.GET)
+    _weigh(search.mechanisms)
     return render(
         request,
         "curation/mechanism_list.html",
@@ -79,6 +113,9 @@ def mechanism_list(request):
 @require_safe
 def search(request):
     results = site_search(request.GET)
+    for group in results.groups:
+        if group.kind.key == "mechanisms":
+            _weigh(group.rows)
     context = {"results": results, "page_sizes": PAGE_SIZES, "export_links": _evidence_export_links(request)}
     return render(request, "curation/search.html", context)
 
@@ -88,6 +125,13 @@ def evidence_list(request):
     table = browse_evidence(request.GET)
     context = {"table": table, "page_sizes": PAGE_SIZES, "export_links": _evidence_export_links(request)}
     return render(request, "curation/evidence_list.html", context)
+
+
+def _weigh(mechanisms) -> None:
+    """Give each mechanism of a list its consensus, all in one query."""
+    weighed = consensus.for_mechanisms(mechanisms)
+    for mechanism in mechanisms:
+        mechanism.consensus = weighed[mechanism.pk]
 
 
 def _evidence_export_links(request) -> list[tuple[str, str]]:
@@ -143,12 +187,27 @@ def mechanism_detail(request, slug):
         "therapies",
         "cancer_types",
         Prefetch("children", queryset=_published_with_counts().order_by("name"), to_attr="public_children"),
-        Prefetch("evidence", queryset=_public_evidence(), to_attr="evidence_list"),
     )
+    # The evidence table is paged (a mechanism may have hundreds of items); the notices of
+    # flagged papers are read over all of them, the rest of the page over the page's rows.
+    paged = paginate(_public_evidence().filter(mechanism=mechanism), request.GET)
+    mechanism.evidence_list = paged.rows
+    mark_first_citations(mechanism.evidence_list)
+    flagged = list(
+        Reference.objects.flagged()
+        .filter(pk__in=mechanism.evidence.values("reference_id"))
+        .defer("raw_xml", "abstract")
+        .order_by("-pub_year", "pmid")
+    )
+    # The mechanism and its sub-mechanisms weighed in the same query: the list of children says
+    # which of them lack primary evidence.
+    everyone = consensus.for_mechanisms([mechanism, *mechanism.public_children], with_years=True)
+    for child in mechanism.public_children:
+        child.consensus = everyone[child.pk]
+    weighed = everyone[mechanism.pk]
 
     # Only published ancestors: naming a draft parent would reveal unreviewed work.
     ancestors = [a for a in reversed(mechanism.ancestors()) if is_public(a)]
-    flagged = mark_first_citations(mechanism.evidence_list)
     return render(
         request,
         "curation/mechanism_detail.html",
@@ -156,6 +215,11 @@ def mechanism_detail(request, slug):
             "mechanism": mechanism,
             "ancestors": ancestors,
             "evidence": mechanism.evidence_list,
+            "paged": paged,
+            "page_sizes": PAGE_SIZES,
+            "consensus": weighed,
+            "contested_formula": consensus.CONTESTED_FORMULA,
+            "timeline": pictures.timeline(weighed.timeline()),
             "flagged_references": flagged,
             "genes": mechanism.genes.all(),
             "therapies": mechanism.therapies.all(),

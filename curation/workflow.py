@@ -116,6 +116,12 @@ def refusal(action, mechanism, user) -> str | None:
             return "You submitted this mechanism; another reviewer must review it."
         if _edited_since_submission(mechanism, user):
             return "You edited this mechanism after it was submitted; another reviewer must review it."
+    if action == PUBLISH and not mechanism.has_primary_evidence():
+        return (
+            "A mechanism is published only with primary evidence: add at least one item that is not a "
+            "review article (a cohort, trial, case report, mouse, organoid, cell-line, screen or "
+            "computational study), or publish a sub-mechanism that has one first."
+        )
     if action == PUBLISH and mechanism.revision_of_id is not None:
         original = mechanism.revision_of
         if original.status != Status.PUBLISHED:

@@ -125,6 +125,7 @@ def fill(args):
             Evidence(
                 mechanism=published[i % len(published)], reference=references[i % len(references)],
                 statement=f"Claim {i} about this mechanism.", level=EvidenceLevel.IN_VITRO,
+                model_system="cell-line",
                 direction=Direction.REFUTES if i % 7 == 0 else Direction.SUPPORTS, therapy=therapies[i % 50],
             )
             for i in range(args.evidence)

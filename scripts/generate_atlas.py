@@ -39,6 +39,15 @@ VOCABULARY = (
     "priming memory effector cytotoxic granzyme perforin apoptosis autophagy senescence inflammation"
 ).split()
 LEVELS = ("clinical-cohort", "case-report", "preclinical-in-vivo", "in-vitro", "computational", "review")
+# Model systems a study of each level may use (the review's is fixed by a check constraint).
+MODEL_SYSTEMS = {
+    "clinical-cohort": ("patient-cohort", "clinical-trial"),
+    "case-report": ("case-report",),
+    "preclinical-in-vivo": ("syngeneic-mouse", "engineered-mouse", "xenograft-pdx"),
+    "in-vitro": ("cell-line", "organoid", "screen"),
+    "computational": ("computational",),
+    "review": ("not-applicable",),
+}
 PHENOTYPES = ("", "primary", "adaptive", "acquired")
 THERAPY_CLASSES = ("anti-PD-1", "anti-PD-L1", "anti-CTLA-4", "anti-LAG-3", "anti-TIGIT", "CAR-T", "other")
 
@@ -174,6 +183,7 @@ def generate_atlas(scale: float = 1.0, *, seed: int = 1, batch: int = 5_000, log
                         statement=f"{_sentence(rng, 18)} ({n})",
                         direction="refutes" if n % 7 == 0 else "supports",
                         level=LEVELS[n % len(LEVELS)],
+                        model_system=rng.choice(MODEL_SYSTEMS[LEVELS[n % len(LEVELS)]]),
                         therapy_id=therapies[n % len(therapies)].pk if n % 4 else None,
                         cancer_type_id=cancers[n % len(cancers)].pk if n % 3 else None,
                         phenotype=PHENOTYPES[n % 4],
@@ -187,6 +197,7 @@ def generate_atlas(scale: float = 1.0, *, seed: int = 1, batch: int = 5_000, log
                     reference_id=references[0].pk,
                     statement="Zebrafish draft claim.",
                     level="in-vitro",
+                    model_system="cell-line",
                 )
                 for d in drafts
             ],

@@ -29,6 +29,7 @@ from curation.models import (
     Gene,
     Mechanism,
     MetadataState,
+    ModelSystem,
     Reference,
     Status,
     Therapy,
@@ -121,12 +122,24 @@ def make_fetched_reference(pmid: int | None = None, **fields) -> Reference:
     return make_reference(pmid, **fields)
 
 
+# A plausible model system for each level, so that a test naming only the level gets a valid row.
+DEFAULT_MODEL_SYSTEMS = {
+    EvidenceLevel.CLINICAL_COHORT: ModelSystem.PATIENT_COHORT,
+    EvidenceLevel.CASE_REPORT: ModelSystem.CASE_REPORT,
+    EvidenceLevel.PRECLINICAL_IN_VIVO: ModelSystem.SYNGENEIC_MOUSE,
+    EvidenceLevel.IN_VITRO: ModelSystem.CELL_LINE,
+    EvidenceLevel.COMPUTATIONAL: ModelSystem.COMPUTATIONAL,
+    EvidenceLevel.REVIEW: ModelSystem.NOT_APPLICABLE,
+}
+
+
 def make_evidence(mechanism: Mechanism | None = None, reference: Reference | None = None, **fields) -> Evidence:
     """One claim; makes a draft mechanism and a reference when none is given."""
     n = _next()
     fields.setdefault("statement", f"Claim number {n} about this mechanism.")
     fields.setdefault("direction", Direction.SUPPORTS)
     fields.setdefault("level", EvidenceLevel.IN_VITRO)
+    fields.setdefault("model_system", DEFAULT_MODEL_SYSTEMS.get(fields["level"], ModelSystem.CELL_LINE))
     return Evidence.objects.create(
         mechanism=mechanism or make_mechanism(), reference=reference or make_reference(), **fields
     )

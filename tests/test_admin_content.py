@@ -93,6 +93,7 @@ def test_a_curator_saves_a_mechanism_with_its_evidence_in_one_form(curator_clien
                 "statement": "Relapsing melanomas had lost B2M.",
                 "direction": "supports",
                 "level": "clinical-cohort",
+                "model_system": "patient-cohort",
                 "therapy": therapy.pk,
                 "cancer_type": cancer_type.pk,
                 "phenotype": "acquired",
@@ -116,7 +117,12 @@ def test_a_curator_saves_a_mechanism_with_its_evidence_in_one_form(curator_clien
 
 def test_the_same_claim_twice_in_one_form_is_refused_with_a_message(curator_client):
     reference = make_reference(pmid=27433843)
-    claim = {"reference": reference.pk, "direction": "supports", "level": "clinical-cohort"}
+    claim = {
+        "reference": reference.pk,
+        "direction": "supports",
+        "level": "clinical-cohort",
+        "model_system": "patient-cohort",
+    }
     data = mechanism_form()
     data.update(
         evidence_rows(
@@ -171,6 +177,7 @@ def test_a_curator_adds_evidence_from_the_evidence_list(curator_client, alice):
         "statement": "Knock-out mice resist PD-1 blockade.",
         "direction": "supports",
         "level": "preclinical-in-vivo",
+        "model_system": "syngeneic-mouse",
     }
 
     response = curator_client.post(reverse("admin:curation_evidence_add"), data)
@@ -187,6 +194,7 @@ def test_the_evidence_form_refuses_a_duplicate_claim(curator_client):
         "statement": "KNOCK-OUT mice resist PD-1 blockade.",
         "direction": "supports",
         "level": "preclinical-in-vivo",
+        "model_system": "syngeneic-mouse",
     }
 
     response = curator_client.post(reverse("admin:curation_evidence_add"), data)

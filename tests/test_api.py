@@ -6,7 +6,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from curation.models import Evidence, EvidenceLevel, Status
+from curation.models import Evidence, EvidenceLevel, ModelSystem, Status
 from curation.search import search_mechanisms
 from tests.factories import make_evidence, make_gene, make_mechanism, make_reference
 
@@ -301,7 +301,7 @@ def test_a_script_pages_through_all_evidence_at_1000_a_page_then_is_throttled(cl
     references = [make_reference() for _ in range(50)]
     Evidence.objects.bulk_create(
         Evidence(mechanism=published_atlas.ifng, reference=references[i % 50], statement=f"Claim {i}.",
-                 level=EvidenceLevel.IN_VITRO)
+                 level=EvidenceLevel.IN_VITRO, model_system=ModelSystem.CELL_LINE)
         for i in range(2400)
     )  # fmt: skip
     settings.API_THROTTLE_RATE = "10/minute"

@@ -79,6 +79,7 @@ def test_duplicate_claims_are_reported_by_full_clean_before_saving():
         reference=evidence.reference,
         statement="B2M LOSS abolishes MHC class I display.",
         level=evidence.level,
+        model_system=evidence.model_system,
     )
     with pytest.raises(ValidationError, match="already cites this reference"):
         duplicate.full_clean()

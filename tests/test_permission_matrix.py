@@ -202,6 +202,7 @@ def mechanism_form(attr, **changes):
             "evidence-0-statement": row.statement,
             "evidence-0-direction": row.direction,
             "evidence-0-level": row.level,
+            "evidence-0-model_system": row.model_system,
             "evidence-0-expected_version": row.version,
             **changes,
         }
@@ -275,7 +276,8 @@ MATRIX = [
     Row("published evidence: saving is refused to everyone", "POST", lambda w: reverse(
         "admin:curation_evidence_change", args=[w.published.evidence.get().pk]), expect(SIGN_IN, 403, 403, 403, 403),
         data=lambda w: {"mechanism": w.published.pk, "reference": w.cited.pk, "statement": "Unreviewed.",
-                        "direction": "supports", "level": "in-vitro", "expected_version": 1},
+                        "direction": "supports", "level": "in-vitro", "model_system": "cell-line",
+                        "expected_version": 1},
         done=lambda w: w.published.evidence.get().statement == "Unreviewed."),
     Row("published evidence: delete page is refused to everyone", "GET", lambda w: reverse(
         "admin:curation_evidence_delete", args=[w.published.evidence.get().pk]), expect(SIGN_IN, 403, 403, 403, 403)),

@@ -395,3 +395,13 @@ def test_the_evidence_table_exports_what_its_facets_select(client, seeded):
     html = client.get("/evidence/", {"level": "review", "sort": "-year"}).content.decode()
     assert 'href="/evidence/cite.bibtex?level=review" download' in html
     assert client.get("/evidence/cite.ris", {"level": "astrology"}).status_code == 400
+
+
+def test_the_jak1_question_finds_the_jak1_mechanism_first(client, seeded):
+    # The question: a patient relapsed on anti-PD-1 with a JAK1 mutation.
+    assert found(client, "JAK1 anti-PD-1", "mechanisms")[0] == "jak1-jak2-loss"
+
+
+def test_minus_review_leaves_no_review_among_the_evidence(client, seeded):
+    results = search(client, "antigen -review", kind="evidence", per_page=100).context["results"]
+    assert results.groups[0].rows and all(row.level != EvidenceLevel.REVIEW for row in results.groups[0].rows)

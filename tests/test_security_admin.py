@@ -170,6 +170,7 @@ def test_a_forged_status_in_a_drafts_form_does_not_publish_it(work, alice):
             "evidence-0-statement": row.statement,
             "evidence-0-direction": row.direction,
             "evidence-0-level": row.level,
+            "evidence-0-model_system": row.model_system,
             "evidence-0-expected_version": row.version,
         },
     )
@@ -196,6 +197,7 @@ def test_a_forged_post_cannot_add_evidence_to_a_published_mechanism(work, alice)
             "statement": "Unreviewed claim.",
             "direction": "supports",
             "level": "in-vitro",
+            "model_system": "cell-line",
         },
     )
     assert response.status_code == 200
@@ -227,6 +229,7 @@ def test_a_draft_form_cannot_take_over_a_published_mechanisms_evidence(work, ali
             f"evidence-{index}-statement": f"Rewritten {index}.",
             f"evidence-{index}-direction": evidence.direction,
             f"evidence-{index}-level": evidence.level,
+            f"evidence-{index}-model_system": evidence.model_system,
             f"evidence-{index}-expected_version": evidence.version,
         }
     client.post(reverse("admin:curation_mechanism_change", args=[draft.pk]), data)

@@ -71,6 +71,7 @@ def small_seed(tmp_path, **changes):
                 "statement": "A relapsing melanoma had lost B2M.",
                 "direction": "supports",
                 "level": "clinical-cohort",
+                "model_system": "patient-cohort",
                 "therapy": "anti-pd-1",
                 "cancer_type": "melanoma",
                 "phenotype": "acquired",

@@ -414,6 +414,7 @@ def test_evidence_cannot_be_added_to_a_published_mechanism_from_the_evidence_lis
             "statement": "Slipped in without review.",
             "direction": "supports",
             "level": "in-vitro",
+            "model_system": "cell-line",
         },
     )
 

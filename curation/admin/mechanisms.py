@@ -46,7 +46,12 @@ EVIDENCE_HELP_TEXTS = {
     "reference": "The paper the claim rests on. Not in the list? Add it by PMID or citation on the "
     "“Add references” page (References › Add references) first.",
     "direction": "Refutes: the paper argues against the mechanism. Record refuting papers too.",
-    "level": "The strongest kind of data in the paper behind this claim, not the journal's prestige.",
+    "level": "The strongest kind of data in the paper behind this claim, not the journal's prestige. "
+    "A review article is context: it is listed but never counted in the consensus, and a mechanism "
+    "is published only with at least one item that is not a review.",
+    "model_system": "What the claim was shown in, whatever its level: a cohort of patients, a trial, mice "
+    "(syngeneic, genetically engineered, xenograft/PDX), organoids, cell lines, a screen, or data analysed "
+    "computationally. “Not applicable” for a review, and only for a review.",
     "therapy": "Only if the claim is about one therapy.",
     "cancer_type": "Only if the claim is about one cancer type.",
     "phenotype": "Primary: never responds; adaptive: adapts during response; acquired: relapses after response.",
@@ -56,7 +61,10 @@ EVIDENCE_HELP_TEXTS = {
 class EvidenceForm(forms.ModelForm):
     class Meta:
         model = Evidence
-        fields = ("reference", "statement", "direction", "level", "therapy", "cancer_type", "phenotype", "locator")
+        fields = (
+            "reference", "statement", "direction", "level", "model_system", "therapy", "cancer_type", "phenotype",
+            "locator",
+        )  # fmt: skip
         help_texts = EVIDENCE_HELP_TEXTS
         widgets = {"statement": forms.Textarea(attrs={"rows": 2, "cols": 50})}
 
@@ -135,9 +143,12 @@ class EvidenceAdmin(CuratedAdminMixin, _NoAddingReferences, admin.ModelAdmin):
     """The evidence list: rows of a published or retired mechanism are read-only here."""
 
     form = EvidenceOfEditableMechanismForm
-    list_display = ("mechanism", "cited_reference", "short_statement", "direction", "level", "therapy", "cancer_type")
+    list_display = (
+        "mechanism", "cited_reference", "short_statement", "direction", "level", "model_system", "therapy",
+        "cancer_type",
+    )  # fmt: skip
     list_select_related = ("mechanism", "reference", "therapy", "cancer_type")
-    list_filter = ("direction", "level", "phenotype", "mechanism__category", "therapy", "cancer_type")
+    list_filter = ("direction", "level", "model_system", "phenotype", "mechanism__category", "therapy", "cancer_type")
     search_fields = ("statement", "mechanism__name", "mechanism__slug", "reference__pmid__exact", "reference__title")
     autocomplete_fields = ("mechanism", "reference", "therapy", "cancer_type")
     readonly_fields = ("created_by", "created_at", "updated_at")

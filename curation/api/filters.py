@@ -22,6 +22,7 @@ from curation.models import (
     EvidenceLevel,
     Gene,
     Mechanism,
+    ModelSystem,
     Phenotype,
     Reference,
     Therapy,
@@ -113,6 +114,7 @@ class EvidenceFilter(_CitedPaperFilters):
     cancer_type = filters.CharFilter(field_name="cancer_type__slug", max_length=120, label="Cancer type slug.")
     direction = filters.ChoiceFilter(choices=Direction.choices)
     level = filters.ChoiceFilter(choices=EvidenceLevel.choices)
+    model_system = filters.ChoiceFilter(choices=ModelSystem.choices, label="What the claim was shown in.")
     phenotype = filters.ChoiceFilter(choices=Phenotype.choices)
 
     class Meta:

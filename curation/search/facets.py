@@ -15,7 +15,16 @@ from django.db import connection
 from django.db.models import F, QuerySet, TextChoices, TextField
 from django.db.models.functions import Cast
 
-from curation.models import Category, Direction, Evidence, EvidenceLevel, Mechanism, Phenotype, TherapyClass
+from curation.models import (
+    Category,
+    Direction,
+    Evidence,
+    EvidenceLevel,
+    Mechanism,
+    ModelSystem,
+    Phenotype,
+    TherapyClass,
+)
 
 # Values shown per facet, most frequent first (a facet over mechanisms or genes can have thousands).
 FACET_VALUES_SHOWN = 12
@@ -44,6 +53,7 @@ FACETS = (
     Facet("therapy_class", "Therapy class", "therapy__therapy_class", choices=TherapyClass),
     Facet("cancer_type", "Cancer type", "cancer_type__slug", label_lookup="cancer_type__name"),
     Facet("level", "Evidence level", "level", choices=EvidenceLevel),
+    Facet("model_system", "Model system", "model_system", choices=ModelSystem),
     Facet("direction", "Direction", "direction", choices=Direction),
     Facet("phenotype", "Resistance phenotype", "phenotype", choices=Phenotype),
 )

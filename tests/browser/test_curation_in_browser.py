@@ -43,6 +43,7 @@ def test_a_curator_drafts_a_reviewer_publishes_and_a_reader_sees_it(live_server,
     choose_reference(curator, 0, PMID)
     curator.fill("#id_evidence-0-statement", "B2M loss lets melanoma escape anti-PD-1 therapy.")
     curator.select_option("#id_evidence-0-level", "clinical-cohort")
+    curator.select_option("#id_evidence-0-model_system", "patient-cohort")
     screenshot(curator, "1-curator-writes-a-draft")
     curator.click("input[name=_continue]")
     curator.wait_for_selector("#workflow-panel")

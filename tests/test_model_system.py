@@ -12,7 +12,7 @@ from tests.factories import make_evidence, make_mechanism
 
 pytestmark = pytest.mark.django_db
 
-migration = importlib.import_module("curation.migrations.0010_evidence_model_system")
+migration = importlib.import_module("curation.migrations.0012_evidence_model_system")
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_the_migration_fills_existing_rows_and_their_history():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = [("curation", "0009_admins_lift_sign_in_lockouts")], [("curation", "0010_evidence_model_system")]
+    before, after = [("curation", "0011_worker_heartbeat")], [("curation", "0012_evidence_model_system")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:

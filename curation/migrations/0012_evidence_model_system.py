@@ -73,7 +73,7 @@ REVIEW = Q(level="review")
 
 
 class Migration(migrations.Migration):
-    dependencies = [("curation", "0009_admins_lift_sign_in_lockouts")]
+    dependencies = [("curation", "0011_worker_heartbeat")]
 
     operations = [
         migrations.AddField(

@@ -234,6 +234,9 @@ class Therapy(Versioned):
     def __str__(self):
         return self.name
 
+    def get_absolute_url(self):
+        return reverse("therapy-detail", args=[self.slug])
+
 
 class CancerType(Versioned):
     name = models.CharField(max_length=120, unique=True)
@@ -255,6 +258,9 @@ class CancerType(Versioned):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self):
+        return reverse("cancer-type-detail", args=[self.slug])
 
 
 class MechanismQuerySet(models.QuerySet):

@@ -9,7 +9,8 @@ revisions answer 404 (as if they did not exist); a retired mechanism answers
 
 from django import forms
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import Count, Prefetch, prefetch_related_objects
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,8 +20,10 @@ from curation import candidates
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status, Suggestion
+from curation.paging import paginate
 from curation.search import browse_evidence, search_mechanisms, site_search
 from curation.search.evidence import EXPORT_PARAMS
+from curation.search.mechanisms import evidence_count
 from curation.search.paging import PAGE_SIZES
 from curation.versions import published_versions
 
@@ -30,30 +33,69 @@ def is_public(mechanism: Mechanism | None) -> bool:
 
 
 def _published_with_counts():
-    return Mechanism.objects.published().annotate(evidence_count=Count("evidence"))
+    # A correlated subquery, not a JOIN with GROUP BY: it is evaluated for the rows shown only.
+    return Mechanism.objects.published().annotate(evidence_count=evidence_count())
+
+
+# The home page shows each branch's first top-level mechanisms and their first sub-mechanisms;
+# at 10,000 mechanisms the whole tree would be megabytes. The rest is a link away.
+ROOTS_SHOWN = 25
+CHILDREN_SHOWN = 6
+
+
+def _with_tree_counts(queryset):
+    children = (
+        Mechanism.objects.published()
+        .filter(parent=OuterRef("pk"))
+        .order_by()
+        .values("parent")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.annotate(evidence_count=evidence_count(), child_count=Coalesce(Subquery(children), 0))
+
+
+def _top_level():
+    """Published mechanisms at the top of the public tree: no parent, or one readers cannot see."""
+    published = Mechanism.objects.published()
+    return published.filter(Q(parent__isnull=True) | ~Q(parent__in=published))
 
 
 @require_safe
 def home(request):
-    mechanisms = list(_published_with_counts().order_by("name"))
-    by_pk = {m.pk: m for m in mechanisms}
-    for mechanism in mechanisms:
-        mechanism.public_children = []
-    roots = []
-    for mechanism in mechanisms:
-        parent = by_pk.get(mechanism.parent_id)
-        # A published child of an unpublished parent is shown at the top, not hidden.
-        (parent.public_children if parent else roots).append(mechanism)
-    branches = [
-        {
-            "category": value,
-            "label": label,
-            "roots": [m for m in roots if m.category == value],
-            "mechanism_count": sum(1 for m in mechanisms if m.category == value),
-        }
-        for value, label in Category.choices
-    ]
-    return render(request, "curation/home.html", {"branches": branches, "mechanism_count": len(mechanisms)})
+    """The two branches, each with its first top-level mechanisms and their first sub-mechanisms.
+
+    A fixed number of queries whatever the size of the atlas: the counts per branch, the
+    top of each branch (one query per category, LIMITed), and the shown roots' children.
+    """
+    counts = {
+        row["category"]: row
+        for row in Mechanism.objects.published()
+        .order_by()
+        .values("category")
+        .annotate(total=Count("pk"), roots=Count("pk", filter=Q(pk__in=_top_level().values("pk"))))
+    }
+    branches, shown = [], []
+    for value, label in Category.choices:
+        roots = list(_with_tree_counts(_top_level().filter(category=value)).order_by("name", "pk")[:ROOTS_SHOWN])
+        shown.extend(roots)
+        row = counts.get(value, {"total": 0, "roots": 0})
+        branches.append(
+            {
+                "category": value,
+                "label": label,
+                "roots": roots,
+                "mechanism_count": row["total"],
+                "root_count": row["roots"],
+                "more_roots": row["roots"] - len(roots),
+            }
+        )
+    children = _with_tree_counts(Mechanism.objects.published()).order_by("name", "pk")[:CHILDREN_SHOWN]
+    prefetch_related_objects(shown, Prefetch("children", queryset=children, to_attr="public_children"))
+    for root in shown:
+        root.more_children = root.child_count - len(root.public_children)
+    total = sum(branch["mechanism_count"] for branch in branches)
+    return render(request, "curation/home.html", {"branches": branches, "mechanism_count": total})
 
 
 @require_safe
@@ -120,9 +162,14 @@ def mark_first_citations(evidence) -> list[Reference]:
     return flagged
 
 
+EVIDENCE_PAGE_SIZE = 25
+
+
 def _public_evidence():
-    return Evidence.objects.select_related("reference", "therapy", "cancer_type").order_by(
-        "-reference__pub_year", "reference__pmid", "pk"
+    return (
+        Evidence.objects.select_related("reference", "therapy", "cancer_type")
+        .defer("reference__raw_xml", "reference__abstract")
+        .order_by("-reference__pub_year", "reference__pmid", "pk")
     )
 
 
@@ -142,13 +189,21 @@ def mechanism_detail(request, slug):
         "genes",
         "therapies",
         "cancer_types",
-        Prefetch("children", queryset=_published_with_counts().order_by("name"), to_attr="public_children"),
-        Prefetch("evidence", queryset=_public_evidence(), to_attr="evidence_list"),
+        Prefetch("children", queryset=_published_with_counts().order_by("name", "pk"), to_attr="public_children"),
     )
+    # A page of the evidence, not all of it: a well-studied mechanism has hundreds of items.
+    paged = paginate(request, _public_evidence().filter(mechanism=mechanism), default=EVIDENCE_PAGE_SIZE)
+    mechanism.evidence_list = paged.rows
+    mark_first_citations(mechanism.evidence_list)
+    # The warning names every flagged paper the mechanism cites, on this page or another.
+    cited = Evidence.objects.filter(mechanism=mechanism).values("reference_id")
+    flagged = list(Reference.objects.flagged().filter(pk__in=cited).defer("raw_xml", "abstract").order_by("pmid"))
+    on_page = {item.reference_id for item in mechanism.evidence_list}
+    for reference in flagged:
+        reference.on_this_page = reference.pk in on_page
 
     # Only published ancestors: naming a draft parent would reveal unreviewed work.
     ancestors = [a for a in reversed(mechanism.ancestors()) if is_public(a)]
-    flagged = mark_first_citations(mechanism.evidence_list)
     return render(
         request,
         "curation/mechanism_detail.html",
@@ -156,6 +211,8 @@ def mechanism_detail(request, slug):
             "mechanism": mechanism,
             "ancestors": ancestors,
             "evidence": mechanism.evidence_list,
+            "evidence_paged": paged,
+            "page_sizes": PAGE_SIZES,
             "flagged_references": flagged,
             "genes": mechanism.genes.all(),
             "therapies": mechanism.therapies.all(),
@@ -178,66 +235,70 @@ def _citing(request, mechanism) -> dict:
 
 
 def _public_reference(pmid):
-    """The reference with the evidence of published mechanisms citing it; 404 when none does."""
-    public_evidence = (
-        Evidence.objects.filter(mechanism__in=Mechanism.objects.published())
-        .select_related("mechanism", "therapy", "cancer_type")
-        .order_by("mechanism__name", "pk")
-    )
-    reference = get_object_or_404(
-        Reference.objects.defer("raw_xml").prefetch_related(
-            Prefetch("evidence", queryset=public_evidence, to_attr="public_evidence")
-        ),
-        pmid=pmid,
-    )
-    # Unpublished work only: showing the paper would reveal what is being curated.
-    if not reference.public_evidence:
-        raise Http404("No published mechanism cites this reference.")
-    return reference
+    """The reference, if the evidence of a published mechanism cites it; 404 otherwise.
+
+    Unpublished work only: showing the paper would reveal what is being curated.
+    """
+    return get_object_or_404(Reference.objects.published().defer("raw_xml"), pmid=pmid)
+
+
+CITING_PAGE_SIZE = 20
 
 
 @require_safe
 def reference_detail(request, pmid):
+    """A cited paper and a page of the published mechanisms citing it, each with its claims from the paper."""
     reference = _public_reference(pmid)
-    citing = []
-    for item in reference.public_evidence:
-        if not citing or citing[-1]["mechanism"].pk != item.mechanism_id:
-            citing.append({"mechanism": item.mechanism, "evidence": []})
-        citing[-1]["evidence"].append(item)
+    citing_mechanisms = Mechanism.objects.published().filter(
+        pk__in=Evidence.objects.filter(reference=reference).values("mechanism_id")
+    )
+    paged = paginate(request, citing_mechanisms.order_by("name", "pk"), default=CITING_PAGE_SIZE)
+    mechanisms = paged.rows
+    claims = (
+        Evidence.objects.filter(reference=reference, mechanism__in=mechanisms)
+        .select_related("therapy", "cancer_type")
+        .order_by("pk")
+    )
+    by_mechanism = {}
+    for item in claims:
+        by_mechanism.setdefault(item.mechanism_id, []).append(item)
+    citing = [{"mechanism": m, "evidence": by_mechanism.get(m.pk, [])} for m in mechanisms]
     return render(
         request,
         "curation/reference_detail.html",
         {
             "reference": reference,
             "citing": citing,
+            "citing_paged": paged,
+            "page_sizes": PAGE_SIZES,
             "export_links": export_links("reference-export", reference.pmid),
             "jsonld": reference_jsonld(reference, url=request.build_absolute_uri(reference.get_absolute_url())),
         },
     )
 
 
+GENE_MECHANISMS_PAGE_SIZE = 25
+
+
 @require_safe
 def gene_detail(request, symbol):
-    mechanisms = Prefetch(
-        "mechanisms",
-        queryset=_published_with_counts().order_by("category", "name"),
-        to_attr="public_mechanisms",
-    )
-    gene = Gene.objects.prefetch_related(mechanisms).filter(symbol=symbol).first()
+    """A gene and a page of the published mechanisms naming it."""
+    gene = Gene.objects.filter(symbol=symbol).first()
     if gene is None:
         # Readers type "b2m"; send them to the canonical address, but only of a public gene:
         # a redirect to a gene only drafts use would tell readers what is being curated.
-        other = (
-            Gene.objects.filter(symbol__iexact=symbol, mechanisms__in=Mechanism.objects.published())
-            .only("symbol")
-            .first()
-        )
+        other = Gene.objects.published().filter(symbol__iexact=symbol).only("symbol").first()
         if other is not None:
             return redirect(other, permanent=True)
         raise Http404("No gene with this symbol is in the atlas.")
-    if not gene.public_mechanisms:
+    mechanisms = _published_with_counts().filter(
+        pk__in=Mechanism.genes.through.objects.filter(gene=gene).values("mechanism_id")
+    )
+    paged = paginate(request, mechanisms.order_by("category", "name", "pk"), default=GENE_MECHANISMS_PAGE_SIZE)
+    if not paged.count:
         raise Http404("No published mechanism involves this gene.")
-    return render(request, "curation/gene_detail.html", {"gene": gene})
+    gene.public_mechanisms = paged.rows
+    return render(request, "curation/gene_detail.html", {"gene": gene, "paged": paged, "page_sizes": PAGE_SIZES})
 
 
 class SuggestForm(forms.Form):

@@ -1,5 +1,7 @@
 """Small helpers every part of the curator admin uses."""
 
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from curation.citations.names import first_author_nlm
@@ -30,3 +32,13 @@ def short_citation(reference: Reference) -> str:
     if not any(parts):
         return str(reference)
     return f"PMID {reference.pmid}: " + ", ".join(part for part in parts if part)
+
+
+def row_count(model, field: str):
+    """How many `model` rows point at the outer row through `field`, as a correlated subquery.
+
+    Admin lists annotate it instead of a JOIN with GROUP BY, which counted every row of the
+    table before the page's LIMIT; PostgreSQL evaluates this for the page's rows only.
+    """
+    rows = model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk"))
+    return Coalesce(Subquery(rows.values("n")), 0)

@@ -1,0 +1,39 @@
+"""Indexes that let the lists read their page in order, and the dashboard find its few rows (issue 9)."""
+
+from django.conf import settings
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('curation', '0009_admins_lift_sign_in_lockouts'),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.AddIndex(
+            model_name='mechanism',
+            index=models.Index(fields=['name', 'id'], name='mechanism_name_id'),
+        ),
+        migrations.AddIndex(
+            model_name='mechanism',
+            index=models.Index(condition=models.Q(('revision_of__isnull', True), ('status', 'published')), fields=['category', 'name', 'id'], name='mechanism_published_by_name'),
+        ),
+        migrations.AddIndex(
+            model_name='reference',
+            index=models.Index(fields=['pub_year', 'pmid'], name='reference_year_pmid'),
+        ),
+        migrations.AddIndex(
+            model_name='reference',
+            index=models.Index(models.OrderBy(models.F('pub_year'), descending=True, nulls_last=True), models.F('pmid'), name='reference_newest_first'),
+        ),
+        migrations.AddIndex(
+            model_name='reference',
+            index=models.Index(condition=models.Q(('is_retracted', True), ('has_expression_of_concern', True), ('has_erratum', True), _connector='OR'), fields=['pmid'], name='reference_flagged'),
+        ),
+        migrations.AddIndex(
+            model_name='reference',
+            index=models.Index(condition=models.Q(('metadata_state__in', ['failed', 'not-found']), models.Q(('last_error', ''), _negated=True), _connector='OR'), fields=['-updated_at', 'pmid'], name='reference_fetch_problem'),
+        ),
+    ]

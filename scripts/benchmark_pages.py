@@ -1,0 +1,215 @@
+#!/usr/bin/env python
+"""Queries, server time and size of the atlas's pages on a generated atlas, at 1% and at full size.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/atlas_full  .venv/bin/python scripts/benchmark_pages.py \\
+        --scale 1.0 --out var/pages-full.json
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/atlas_small .venv/bin/python scripts/benchmark_pages.py \\
+        --scale 0.01 --out var/pages-small.json
+    .venv/bin/python scripts/benchmark_pages.py --compare var/pages-small.json var/pages-full.json
+
+An empty database is migrated and filled by scripts/generate_atlas.py at `--scale` (10,000
+published mechanisms, 100,000 papers and 200,000 evidence items at 1.0); a filled one is
+migrated (so new indexes are built) and analysed, then measured. Each page is requested
+in-process through Django's test client (no network), once to warm up and then `--runs`
+times; the table gives queries per request, p50 and p95 server time and response size.
+Staff pages (the admin's lists, the dashboard) are requested as a superuser. `--profile`
+adds each page's slowest queries. `--compare` joins two result files into the table of
+docs/benchmark-pages.md, with the ratio of the p50s and the goal's verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+# The goal (issue 9): the same queries at both sizes, p50 at full size within 1.5x of 1%, nothing over 500 kB.
+MAX_RATIO = 1.5
+MAX_KB = 500
+
+
+def pages() -> list[tuple[str, str]]:
+    """(label, address) of every page measured; the heaviest rows are looked up, not hard-coded."""
+    from django.db.models import Count
+
+    from curation.models import CancerType, Evidence, Gene, Mechanism, Therapy
+
+    published = Evidence.objects.published()
+    top_mechanism = Mechanism.objects.get(
+        pk=published.values("mechanism").annotate(n=Count("pk")).order_by("-n", "mechanism")[0]["mechanism"]
+    )
+    top_reference = (
+        published.values("reference__pmid")
+        .annotate(n=Count("mechanism", distinct=True))
+        .order_by("-n", "reference__pmid")[0]["reference__pmid"]
+    )
+    top_gene = (
+        Gene.objects.published()
+        .annotate(n=Count("mechanisms"))
+        .order_by("-n", "symbol")
+        .values_list("symbol", flat=True)[0]
+    )
+    therapy = Therapy.objects.published().annotate(n=Count("evidence")).order_by("-n", "pk")[0]
+    cancer = CancerType.objects.published().annotate(n=Count("evidence")).order_by("-n", "pk")[0]
+    return [
+        ("home", "/"),
+        ("mechanism list", "/mechanisms/"),
+        ("mechanism list, page 20", "/mechanisms/?page=20"),
+        ("mechanism with most evidence", top_mechanism.get_absolute_url()),
+        ("its evidence, page 10", top_mechanism.get_absolute_url() + "?page=10"),
+        ("reference cited by most mechanisms", f"/references/{top_reference}/"),
+        ("gene used most", f"/genes/{top_gene}/"),
+        ("/references/", "/references/"),
+        ("/references/ by citing mechanisms", "/references/?sort=-mechanisms"),
+        ("/references/ retracted", "/references/?flag=retracted"),
+        ("/genes/", "/genes/"),
+        ("/genes/ by mechanisms", "/genes/?sort=-mechanisms"),
+        ("therapy with most evidence", therapy.get_absolute_url()),
+        ("cancer type with most evidence", cancer.get_absolute_url()),
+        ("/evidence/ filtered", "/evidence/?level=clinical-cohort&direction=refutes&sort=-year"),
+        ("search: one word", "/search/?q=macrophage"),
+        ("search: a gene", "/search/?q=GEN12"),
+        ("search: a phrase", '/search/?q="interferon gamma"'),
+        ("search: no hits", "/search/?q=zyzzyva"),
+        ("admin: mechanisms", "/admin/curation/mechanism/"),
+        ("admin: references", "/admin/curation/reference/"),
+        ("admin: evidence", "/admin/curation/evidence/"),
+        ("curation dashboard", "/curation/dashboard/"),
+    ]
+
+
+def prepare(scale: float, log=print) -> None:
+    """Migrate; fill an empty database at `scale`; analyse, so the planner knows the tables' sizes."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from curation.models import Mechanism
+
+    call_command("migrate", verbosity=0)
+    if not Mechanism.objects.exists():
+        from scripts.generate_atlas import generate_atlas
+
+        started = time.monotonic()
+        log(generate_atlas(scale, log=log))
+        log(f"generated in {time.monotonic() - started:.0f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def measure(runs: int, profile: bool, log=print) -> list[dict]:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="benchmark", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+    results = []
+    for label, url in pages():
+        client.get(url)
+        times = []
+        for _ in range(runs):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                response = client.get(url)
+                times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            log(f"| {label} | {url} answered {response.status_code}: not measured | | | |")
+            continue
+        times.sort()
+        row = {
+            "label": label,
+            "url": url,
+            "queries": len(queries),
+            "p50": statistics.median(times),
+            "p95": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+            "kb": len(response.content) / 1000,
+        }
+        results.append(row)
+        log(f"| {label} | {row['queries']} | {row['p50']:.0f} | {row['p95']:.0f} | {row['kb']:.0f} |")
+        if profile:
+            slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:3]
+            for query in slowest:
+                log(f"|   {float(query['time']) * 1000:.0f} ms: {query['sql'][:300]} | | | | |")
+    return results
+
+
+def compare(small_path: str, full_path: str) -> None:
+    small = {row["label"]: row for row in json.loads(Path(small_path).read_text())["pages"]}
+    full = json.loads(Path(full_path).read_text())["pages"]
+    print("| page | queries 1% | queries full | p50 1% ms | p95 1% ms | p50 full ms | p95 full ms | ratio | kB 1% | kB full | goal |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in full:
+        base = small.get(row["label"])
+        if base is None:
+            continue
+        ratio = row["p50"] / base["p50"] if base["p50"] else float("inf")
+        misses = []
+        if row["queries"] != base["queries"]:
+            misses.append("queries")
+        if ratio > MAX_RATIO:
+            misses.append("time")
+        if row["kb"] > MAX_KB:
+            misses.append("size")
+        verdict = "met" if not misses else "missed: " + ", ".join(misses)
+        print(
+            f"| {row['label']} | {base['queries']} | {row['queries']} | {base['p50']:.0f} | {base['p95']:.0f} | "
+            f"{row['p50']:.0f} | {row['p95']:.0f} | {ratio:.2f} | {base['kb']:.0f} | {row['kb']:.0f} | {verdict} |"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="size to generate in an empty database")
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--profile", action="store_true", help="print each page's slowest queries")
+    parser.add_argument("--compare", nargs=2, metavar=("SMALL_JSON", "FULL_JSON"))
+    args = parser.parse_args()
+    if args.compare:
+        compare(*args.compare)
+        return
+    if not 0 < args.scale <= 2 or not 1 <= args.runs <= 1000:
+        parser.error("--scale must be in (0, 2] and --runs in 1..1000")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "resistance_atlas.settings")
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
+    import django
+
+    django.setup()
+    import logging
+
+    # Not the 404 warnings of pages an older checkout lacks, nor django-axes' sign-in notes.
+    logging.getLogger("django.request").setLevel(logging.ERROR)
+    logging.getLogger("axes").setLevel(logging.WARNING)
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("benchmark-pages measures PostgreSQL: set DATABASE_URL=postgres://...")
+    prepare(args.scale)
+    from curation.models import Evidence, Mechanism, Reference
+
+    sizes = {
+        "mechanisms": Mechanism.objects.published().count(),
+        "references": Reference.objects.count(),
+        "evidence": Evidence.objects.count(),
+    }
+    print(sizes)
+    print("| page | queries | p50 ms | p95 ms | kB |\n|---|---|---|---|---|")
+    results = measure(args.runs, args.profile)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"sizes": sizes, "pages": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -103,9 +103,8 @@ def _stale(stale_before: int):
         .order_by("-reference__pub_year")
         .values("reference__pub_year")[:1]
     )
-    rows, more = _first(
-        Mechanism.objects.published().filter(~Exists(recent)).annotate(newest_year=Subquery(newest)).order_by("name", "pk")
-    )
+    stale = Mechanism.objects.published().filter(~Exists(recent)).annotate(newest_year=Subquery(newest))
+    rows, more = _first(stale.order_by("name", "pk"))
     rows.sort(key=lambda m: (m.newest_year is not None, m.newest_year or 0))
     return rows, more
 

@@ -147,7 +147,10 @@ def measure(runs: int, profile: bool, log=print) -> list[dict]:
 def compare(small_path: str, full_path: str) -> None:
     small = {row["label"]: row for row in json.loads(Path(small_path).read_text())["pages"]}
     full = json.loads(Path(full_path).read_text())["pages"]
-    print("| page | queries 1% | queries full | p50 1% ms | p95 1% ms | p50 full ms | p95 full ms | ratio | kB 1% | kB full | goal |")
+    print(
+        "| page | queries 1% | queries full | p50 1% ms | p95 1% ms | p50 full ms | p95 full ms | ratio "
+        "| kB 1% | kB full | goal |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in full:
         base = small.get(row["label"])

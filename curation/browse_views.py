@@ -18,17 +18,18 @@ from curation.models import REFERENCE_FLAGS, CancerType, Evidence, Gene, Mechani
 from curation.paging import PAGE_SIZES, paginate
 from curation.search.mechanisms import evidence_count
 
-# Sort key -> (label, ORDER BY); every order ends on a unique key.
+# Sort key -> (label, ORDER BY); every order ends on a unique key. The counts' sorts order
+# the GROUP BY of the link rows (`n`, the count), the others the rows themselves.
 REFERENCE_SORTS = {
     "-year": ("Newest first", (F("pub_year").desc(nulls_last=True), "pmid")),
     "year": ("Oldest first", (F("pub_year").asc(nulls_last=True), "pmid")),
-    "-mechanisms": ("Cited by most mechanisms", (F("mechanism_count").desc(), "pmid")),
-    "mechanisms": ("Cited by fewest mechanisms", (F("mechanism_count").asc(), "pmid")),
+    "-mechanisms": ("Cited by most mechanisms", (F("n").desc(), "reference__pmid")),
+    "mechanisms": ("Cited by fewest mechanisms", (F("n").asc(), "reference__pmid")),
 }
 REFERENCE_FLAG_FILTERS = {flag.code: flag for flag in REFERENCE_FLAGS}
 GENE_SORTS = {
     "symbol": ("Symbol", ("symbol",)),
-    "-mechanisms": ("Most mechanisms", (F("mechanism_count").desc(), "symbol")),
+    "-mechanisms": ("Most mechanisms", (F("n").desc(), "gene__symbol")),
 }
 MECHANISMS_PER_GENE = 5  # names shown per gene in the list; the gene's page has them all
 # Past the first pages the list of papers is counted only this many pages ahead (curation.paging).
@@ -66,18 +67,54 @@ def _mechanisms_naming_count():
     return Coalesce(Subquery(links), 0)
 
 
+def _ranked_page(request, links, *, key: str, order, rows, counted, count_attr: str):
+    """A page of `rows` ranked by how many link rows point at each: one GROUP BY over `links`.
+
+    Sorting by a count needs every row's count; one hashed aggregate over the link table
+    costs far less than a correlated count per row. The page's rows are then read by key,
+    and the total is counted in `counted` (the same rows, unaggregated).
+    """
+    ranking = links.order_by().values(key).annotate(n=Count("mechanism", distinct=True)).order_by(*order)
+    paged = paginate(request, ranking, count_ahead=COUNT_PAGES_AHEAD, counted=counted)
+    ranked = list(paged.page.object_list)
+    by_pk = rows.in_bulk([row[key] for row in ranked])
+    shown = []
+    for row in ranked:
+        if row[key] in by_pk:
+            setattr(by_pk[row[key]], count_attr, row["n"])
+            shown.append(by_pk[row[key]])
+    paged.page.object_list = shown
+    return paged
+
+
 @require_safe
 def reference_list(request):
     """The papers published evidence cites: newest first, or by how many mechanisms cite them; by flag."""
     sort = _choice(request, "sort", REFERENCE_SORTS, "-year")
     flag = _choice(request, "flag", {"": None, "any": None, **REFERENCE_FLAG_FILTERS}, "")
     references = Reference.objects.published().defer("raw_xml", "abstract")
+    citing = Evidence.objects.published()
     if flag == "any":
         references = references.flagged()
+        citing = citing.filter(reference__in=Reference.objects.flagged())
     elif flag:
-        references = references.filter(**{REFERENCE_FLAG_FILTERS[flag].field: True})
-    references = references.annotate(mechanism_count=_citing_mechanism_count()).order_by(*REFERENCE_SORTS[sort][1])
-    paged = paginate(request, references, count_ahead=COUNT_PAGES_AHEAD)
+        field = REFERENCE_FLAG_FILTERS[flag].field
+        references = references.filter(**{field: True})
+        citing = citing.filter(**{f"reference__{field}": True})
+    order = REFERENCE_SORTS[sort][1]
+    if sort.endswith("mechanisms"):
+        paged = _ranked_page(
+            request,
+            citing,
+            key="reference_id",
+            order=order,
+            rows=references,
+            counted=references,
+            count_attr="mechanism_count",
+        )
+    else:
+        listed = references.annotate(mechanism_count=_citing_mechanism_count()).order_by(*order)
+        paged = paginate(request, listed, count_ahead=COUNT_PAGES_AHEAD)
     return render(
         request,
         "curation/reference_list.html",
@@ -96,8 +133,16 @@ def reference_list(request):
 def gene_list(request):
     """The genes published mechanisms name, each with the first of those mechanisms."""
     sort = _choice(request, "sort", GENE_SORTS, "symbol")
-    genes = Gene.objects.published().annotate(mechanism_count=_mechanisms_naming_count())
-    paged = paginate(request, genes.order_by(*GENE_SORTS[sort][1], "pk"))
+    genes = Gene.objects.published()
+    if sort == "-mechanisms":
+        links = Mechanism.genes.through.objects.filter(mechanism__in=Mechanism.objects.published())
+        order = GENE_SORTS[sort][1]
+        paged = _ranked_page(
+            request, links, key="gene_id", order=order, rows=genes, counted=genes, count_attr="mechanism_count"
+        )
+    else:
+        listed = genes.annotate(mechanism_count=_mechanisms_naming_count()).order_by(*GENE_SORTS[sort][1], "pk")
+        paged = paginate(request, listed, count_ahead=COUNT_PAGES_AHEAD)
     genes = paged.rows
     first = Mechanism.objects.published().order_by("name", "pk")[:MECHANISMS_PER_GENE]
     prefetch_related_objects(genes, Prefetch("mechanisms", queryset=first, to_attr="shown_mechanisms"))
@@ -152,7 +197,7 @@ def _term_page(request, model, slug: str, *, field: str, m2m: str):
         .defer("reference__raw_xml", "reference__abstract")
         .order_by(F("reference__pub_year").desc(nulls_last=True), "reference__pmid", "pk")
     )
-    paged = paginate(request, evidence, default=TERM_EVIDENCE_PAGE_SIZE)
+    paged = paginate(request, evidence, default=TERM_EVIDENCE_PAGE_SIZE, count_ahead=COUNT_PAGES_AHEAD)
     return render(
         request,
         "curation/term_detail.html",

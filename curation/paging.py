@@ -44,13 +44,15 @@ def page_size(params, *, default: int = DEFAULT_PAGE_SIZE, cap: int = MAX_PAGE_S
 class _BoundedCountPaginator(Paginator):
     """A paginator that counts at most `limit` rows: past that it knows only that there are more."""
 
-    def __init__(self, object_list, per_page, *, limit: int):
+    def __init__(self, object_list, per_page, *, limit: int, counted=None):
         super().__init__(object_list, per_page)
         self.limit = limit
+        self.counted = object_list if counted is None else counted
 
     @cached_property
     def count(self):
-        return self.object_list[: self.limit].count()
+        # Only the keys, unordered: annotations and ORDER BY would otherwise be computed for each row counted.
+        return self.counted.order_by().values("pk")[: self.limit].count()
 
     @property
     def exact(self) -> bool:
@@ -73,11 +75,19 @@ class Paged:
     def count(self) -> int:
         return self.page.paginator.count
 
+    @property
+    def known_count(self) -> int:
+        """The rows known to exist: the count, or when it was cut short, the rows counted before the cut."""
+        return self.count if self.exact else self.count - 1
 
-def paginate(request, queryset, *, default: int = DEFAULT_PAGE_SIZE, cap: int = MAX_PAGE_SIZE, count_ahead=None):
+
+def paginate(
+    request, queryset, *, default: int = DEFAULT_PAGE_SIZE, cap: int = MAX_PAGE_SIZE, count_ahead=None, counted=None
+):
     """The page of `queryset` that `request`'s `page` and `per_page` ask for (see the module's docstring).
 
-    `count_ahead`: count the total only up to that many pages past the requested one.
+    `count_ahead`: count the total only up to that many pages past the requested one, in
+    `counted` if given (a cheaper queryset of the same rows, e.g. before a GROUP BY).
     """
     params = request.GET
     per_page = page_size(params, default=default, cap=cap)
@@ -87,6 +97,6 @@ def paginate(request, queryset, *, default: int = DEFAULT_PAGE_SIZE, cap: int = 
         return Paged(page=paginator.get_page(number or 1), per_page=per_page)
     wanted = number or 1
     limit = (wanted + count_ahead) * per_page + 1
-    paginator = _BoundedCountPaginator(queryset, per_page, limit=limit)
+    paginator = _BoundedCountPaginator(queryset, per_page, limit=limit, counted=counted)
     page = paginator.get_page(wanted)
     return Paged(page=page, per_page=per_page, exact=paginator.exact)

@@ -55,39 +55,36 @@ def _with_tree_counts(queryset):
     return queryset.annotate(evidence_count=evidence_count(), child_count=Coalesce(Subquery(children), 0))
 
 
+# At the top of the public tree: no parent, or one readers cannot see. (A parent is always an
+# original, never a revision, so its status alone says whether it is public.)
+TOP_LEVEL = Q(parent__isnull=True) | ~Q(parent__status=Status.PUBLISHED)
+
+
 def _top_level():
-    """Published mechanisms at the top of the public tree: no parent, or one readers cannot see."""
-    published = Mechanism.objects.published()
-    return published.filter(Q(parent__isnull=True) | ~Q(parent__in=published))
+    return Mechanism.objects.published().filter(TOP_LEVEL)
 
 
 @require_safe
 def home(request):
     """The two branches, each with its first top-level mechanisms and their first sub-mechanisms.
 
-    A fixed number of queries whatever the size of the atlas: the counts per branch, the
+    A fixed number of queries whatever the size of the atlas: the mechanisms per branch, the
     top of each branch (one query per category, LIMITed), and the shown roots' children.
+    Nothing counts the top-level mechanisms: that joins every mechanism with its parent.
     """
-    counts = {
-        row["category"]: row
-        for row in Mechanism.objects.published()
-        .order_by()
-        .values("category")
-        .annotate(total=Count("pk"), roots=Count("pk", filter=Q(pk__in=_top_level().values("pk"))))
-    }
+    counts = dict(Mechanism.objects.published().order_by().values_list("category").annotate(total=Count("pk")))
     branches, shown = [], []
     for value, label in Category.choices:
-        roots = list(_with_tree_counts(_top_level().filter(category=value)).order_by("name", "pk")[:ROOTS_SHOWN])
-        shown.extend(roots)
-        row = counts.get(value, {"total": 0, "roots": 0})
+        # One more than is shown, to know whether there are more.
+        roots = list(_with_tree_counts(_top_level().filter(category=value)).order_by("name", "pk")[: ROOTS_SHOWN + 1])
+        shown.extend(roots[:ROOTS_SHOWN])
         branches.append(
             {
                 "category": value,
                 "label": label,
-                "roots": roots,
-                "mechanism_count": row["total"],
-                "root_count": row["roots"],
-                "more_roots": row["roots"] - len(roots),
+                "roots": roots[:ROOTS_SHOWN],
+                "mechanism_count": counts.get(value, 0),
+                "more_roots": len(roots) > ROOTS_SHOWN,
             }
         )
     children = _with_tree_counts(Mechanism.objects.published()).order_by("name", "pk")[:CHILDREN_SHOWN]

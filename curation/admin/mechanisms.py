@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from curation import candidates, workflow
-from curation.admin.common import admin_url, on_changelist, row_count, short_citation
+from curation.admin.common import EstimatedCountPaginator, admin_url, on_changelist, row_count, short_citation
 from curation.admin.history import CuratedAdminMixin
 from curation.admin.versioning import VersionedInlineMixin
 from curation.concurrency import StaleEdit, check_version
@@ -142,6 +142,7 @@ class EvidenceAdmin(CuratedAdminMixin, _NoAddingReferences, admin.ModelAdmin):
     # (by mechanism name and paper year) sorted all 200,000 rows first. No second whole-table COUNT.
     ordering = ("-pk",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     search_fields = ("statement", "mechanism__name", "mechanism__slug", "reference__pmid__exact", "reference__title")
     autocomplete_fields = ("mechanism", "reference", "therapy", "cancer_type")
     readonly_fields = ("created_by", "created_at", "updated_at")
@@ -280,6 +281,7 @@ class MechanismAdmin(CuratedAdminMixin, admin.ModelAdmin):
     )
     # No second COUNT(*) of the whole table for "N total" next to the filtered count.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     search_fields = ("name", "aliases", "slug", "summary", "genes__symbol")
     autocomplete_fields = ("parent", "genes", "therapies", "cancer_types")
     prepopulated_fields = {"slug": ("name",)}

@@ -30,7 +30,14 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from curation import importing, refresh
-from curation.admin.common import admin_url, int_or_none, on_changelist, row_count, short_citation
+from curation.admin.common import (
+    EstimatedCountPaginator,
+    admin_url,
+    int_or_none,
+    on_changelist,
+    row_count,
+    short_citation,
+)
 from curation.admin.history import HistoryAdminMixin
 from curation.citations.identifiers import doi_url
 from curation.citations.names import nlm_name
@@ -177,6 +184,7 @@ class ReferenceAdmin(HistoryAdminMixin, admin.ModelAdmin):
     # Newest first, read in order from the index on (pub_year, pmid); no second whole-table COUNT.
     ordering = ("-pub_year", "-pmid")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     actions = ["refresh_selected_from_pubmed", "verify_selected"]
     fieldsets = (
         ("State", {"fields": ("metadata_state", "fetched_at", "last_error", "verified_by", "verified_at")}),

@@ -62,16 +62,23 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self):
         query = getattr(self.object_list, "query", None)
-        if query is not None and not query.where and not query.distinct and not query.combinator:
-            connection = connections[self.object_list.db]
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-                        [connection.ops.quote_name(query.model._meta.db_table)],
-                    )
-                    row = cursor.fetchone()
-                if row and row[0] > self.ESTIMATE_ABOVE:
-                    self.estimated = True
-                    return row[0]
-        return super().count
+        if query is None or query.where or query.distinct or query.combinator:
+            return super().count
+        connection = connections[self.object_list.db]
+        if connection.vendor != "postgresql":
+            return super().count
+        table = connection.ops.quote_name(query.model._meta.db_table)
+        # One statement whatever the table's size, so the list's queries do not change with it:
+        # the estimate when it is big, else (or when the table was never analysed) the exact count.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # The table name is the model's, quoted by the backend; nothing of the request is in it.
+                f"SELECT CASE WHEN reltuples > %s THEN reltuples::bigint ELSE (SELECT COUNT(*) FROM {table}) END, "  # noqa: S608
+                "reltuples > %s FROM pg_class WHERE oid = to_regclass(%s)",
+                [self.ESTIMATE_ABOVE, self.ESTIMATE_ABOVE, table],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return super().count
+        self.estimated = bool(row[1])
+        return row[0]

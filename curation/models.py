@@ -562,6 +562,9 @@ class Reference(Versioned):
             # The dashboard's flagged papers and fetch problems are a handful among 100,000.
             models.Index(fields=["pmid"], condition=FLAGGED, name="reference_flagged"),
             models.Index(fields=["-updated_at", "pmid"], condition=FETCH_PROBLEM, name="reference_fetch_problem"),
+            # A paper's year by its key without reading the row: the dashboard's "no recent evidence"
+            # check looks up the year of each cited paper (an index-only scan; PostgreSQL only).
+            models.Index(fields=["id"], include=["pub_year"], name="reference_id_with_year"),
         ]
 
     def __str__(self):
@@ -633,6 +636,11 @@ class Evidence(Versioned):
             ),
             models.CheckConstraint(condition=Q(direction__in=Direction.values), name="evidence_direction_valid"),
             models.CheckConstraint(condition=Q(level__in=EvidenceLevel.values), name="evidence_level_valid"),
+        ]
+        indexes = [
+            # A mechanism's cited papers without reading its evidence rows (index-only), for the
+            # dashboard's "no recent evidence" and the per-row counts of the lists.
+            models.Index(fields=["mechanism", "reference"], name="evidence_mechanism_reference"),
         ]
 
     def __str__(self):

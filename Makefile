@@ -66,18 +66,13 @@ benchmark-search: install
 	$(BIN)/python scripts/generate_atlas.py --scale $(or $(SCALE),1.0)
 	$(BIN)/python scripts/benchmark_search.py --explain
 
-## Every page readers and curators use, on generated atlases at 1% and at full size, in ROUNDS rounds taken in
+## Every page readers and curators use, on generated atlases at 1% and at full size, requests to the two taken in
 ## turn (docs/benchmark-pages.md). Needs two PostgreSQL databases, filled when empty:
 ## `make benchmark-pages SMALL_DATABASE_URL=postgres://.../atlas_small DATABASE_URL=postgres://.../atlas_full`.
-PAGES_OUT := var/benchmark-pages
 benchmark-pages: install
 	@test -n "$(SMALL_DATABASE_URL)" -a -n "$(DATABASE_URL)" || { echo "Set SMALL_DATABASE_URL and DATABASE_URL (PostgreSQL)"; exit 2; }
-	rm -f $(PAGES_OUT)-small.json $(PAGES_OUT)-full.json
-	for round in $$(seq $(or $(ROUNDS),3)); do \
-	  DATABASE_URL=$(SMALL_DATABASE_URL) $(BIN)/python scripts/benchmark_pages.py --scale 0.01 --runs $(or $(RUNS),5) --out $(PAGES_OUT)-small.json || exit 1; \
-	  DATABASE_URL=$(DATABASE_URL) $(BIN)/python scripts/benchmark_pages.py --scale 1.0 --runs $(or $(RUNS),5) --out $(PAGES_OUT)-full.json || exit 1; \
-	done
-	$(BIN)/python scripts/benchmark_pages.py --compare $(PAGES_OUT)-small.json $(PAGES_OUT)-full.json
+	rm -f var/benchmark-pages-small.json var/benchmark-pages-full.json
+	$(BIN)/python scripts/benchmark_pages.py --pair $(SMALL_DATABASE_URL) --runs $(or $(RUNS),11) --out var/benchmark-pages $(BENCHMARK_ARGS)
 
 ## The hostile-input suite with many more generated examples per page and command than `make test` (~15 min).
 fuzz: install

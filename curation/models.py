@@ -641,6 +641,9 @@ class Evidence(Versioned):
             # A mechanism's cited papers without reading its evidence rows (index-only), for the
             # dashboard's "no recent evidence" and the per-row counts of the lists.
             models.Index(fields=["mechanism", "reference"], name="evidence_mechanism_reference"),
+            # The evidence table's most used facets: /evidence/?level=...&direction=... reads the
+            # items it lists and counts instead of scanning all 200,000 (half its time at full size).
+            models.Index(fields=["level", "direction"], name="evidence_level_direction"),
         ]
 
     def __str__(self):

@@ -133,3 +133,14 @@ def test_admin_query_counts_do_not_grow_with_the_data(dana):
     # The second atlas adds to the first.
     large = counts(admin_urls(grow(12)))
     assert small == large
+
+
+def test_the_stale_section_shows_the_first_stale_mechanisms_by_name_most_urgent_first(alice, monkeypatch):
+    monkeypatch.setattr("curation.dashboard.SECTION_LIMIT", 2)
+    for name, year in (("Beta", 1990), ("Alpha", 2001), ("Gamma", 1980)):
+        make_evidence(make_mechanism(name, status=Status.PUBLISHED), make_reference(pub_year=year))
+    make_evidence(make_mechanism("Aaa recent", status=Status.PUBLISHED), make_reference(pub_year=2100))
+    response = signed_in(alice).get(reverse("curation-dashboard"))
+    rows, more = response.context["sections"]["stale"]
+    assert [(m.name, m.newest_year) for m in rows] == [("Beta", 1990), ("Alpha", 2001)]
+    assert more and "More mechanisms are stale" in response.content.decode()

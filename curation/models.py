@@ -557,14 +557,16 @@ class Reference(Versioned):
             # Lists newest first stop at the page instead of sorting every paper: the admin's
             # (-pub_year, -pmid) reads this backwards, /references/'s "oldest first" forwards,
             models.Index(fields=["pub_year", "pmid"], name="reference_year_pmid"),
-            # and /references/'s "newest first" (papers without a year last) reads this one.
+            # and /references/'s "newest first" (papers without a year last) reads this one
+            # (built on PostgreSQL only: SQLite cannot order an index's NULLs; see migration 0010).
             models.Index(models.F("pub_year").desc(nulls_last=True), models.F("pmid"), name="reference_newest_first"),
             # The dashboard's flagged papers and fetch problems are a handful among 100,000.
             models.Index(fields=["pmid"], condition=FLAGGED, name="reference_flagged"),
             models.Index(fields=["-updated_at", "pmid"], condition=FETCH_PROBLEM, name="reference_fetch_problem"),
             # A paper's year by its key without reading the row: the dashboard's "no recent evidence"
-            # check looks up the year of each cited paper (an index-only scan; PostgreSQL only).
-            models.Index(fields=["id"], include=["pub_year"], name="reference_id_with_year"),
+            # check looks up the year of each cited paper (an index-only scan). A key column rather
+            # than INCLUDE, which SQLite lacks.
+            models.Index(fields=["id", "pub_year"], name="reference_id_with_year"),
         ]
 
     def __str__(self):

@@ -4,6 +4,22 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+class AddIndexOnPostgreSQL(migrations.AddIndex):
+    """An index in every database's model state, built on PostgreSQL only.
+
+    SQLite (the development database) cannot say where an index puts NULLs; there the
+    list it serves sorts without it.
+    """
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -24,7 +40,7 @@ class Migration(migrations.Migration):
             model_name='reference',
             index=models.Index(fields=['pub_year', 'pmid'], name='reference_year_pmid'),
         ),
-        migrations.AddIndex(
+        AddIndexOnPostgreSQL(
             model_name='reference',
             index=models.Index(models.OrderBy(models.F('pub_year'), descending=True, nulls_last=True), models.F('pmid'), name='reference_newest_first'),
         ),

@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='reference',
-            index=models.Index(fields=['id'], include=('pub_year',), name='reference_id_with_year'),
+            index=models.Index(fields=['id', 'pub_year'], name='reference_id_with_year'),
         ),
     ]

@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 BENCHMARK_ARGS ?=
 
-.PHONY: install run test lint format benchmark benchmark-triage benchmark-search fuzz soak fake-eutils clean
+.PHONY: install run test lint format benchmark benchmark-triage benchmark-search benchmark-pages fuzz soak fake-eutils clean
 
 # Two stamps: `make run` needs only the runtime packages, `make test` adds the test tools (Playwright alone
 # is a 50 MB wheel). The pip that `venv` bundles with Python 3.11 installs a pyproject.toml project
@@ -65,6 +65,14 @@ benchmark-triage: install
 benchmark-search: install
 	$(BIN)/python scripts/generate_atlas.py --scale $(or $(SCALE),1.0)
 	$(BIN)/python scripts/benchmark_search.py --explain
+
+## Every page readers and curators use, on generated atlases at 1% and at full size, requests to the two taken in
+## turn (docs/benchmark-pages.md). Needs two PostgreSQL databases, filled when empty:
+## `make benchmark-pages SMALL_DATABASE_URL=postgres://.../atlas_small DATABASE_URL=postgres://.../atlas_full`.
+benchmark-pages: install
+	@test -n "$(SMALL_DATABASE_URL)" -a -n "$(DATABASE_URL)" || { echo "Set SMALL_DATABASE_URL and DATABASE_URL (PostgreSQL)"; exit 2; }
+	rm -f var/benchmark-pages-small.json var/benchmark-pages-full.json
+	$(BIN)/python scripts/benchmark_pages.py --pair $(SMALL_DATABASE_URL) --runs $(or $(RUNS),11) --out var/benchmark-pages $(BENCHMARK_ARGS)
 
 ## The hostile-input suite with many more generated examples per page and command than `make test` (~15 min).
 fuzz: install

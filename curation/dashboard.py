@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Max, Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -65,13 +65,7 @@ def dashboard(request):
             )
             .order_by("name", "pk")
         ),
-        "stale": _first(
-            Mechanism.objects.published()
-            .annotate(newest_year=Max("evidence__reference__pub_year"))
-            .filter(Q(newest_year__lte=stale_before) | Q(newest_year__isnull=True))
-            # No dated evidence at all is the most urgent; databases disagree on where NULL sorts.
-            .order_by(F("newest_year").asc(nulls_first=True), "name")
-        ),
+        "stale": _stale(stale_before),
     }
     if user.has_perm("curation.publish_mechanism"):
         # Nobody reviews their own submission, so those are not "waiting for me".
@@ -92,6 +86,27 @@ def dashboard(request):
         "is_reviewer": "to_review" in sections,
     }
     return TemplateResponse(request, "curation/dashboard.html", context)
+
+
+def _stale(stale_before: int):
+    """Published mechanisms with no evidence newer than `stale_before`, by name; up to SECTION_LIMIT.
+
+    Not "every mechanism's newest year, then the oldest first": that aggregates all the
+    evidence of the atlas on each visit. A mechanism is stale when no evidence of it cites a
+    paper after the cut-off (an anti-join that PostgreSQL stops after SECTION_LIMIT + 1 finds,
+    walking mechanisms by name); the newest year is then looked up for the rows shown, and the
+    most urgent (no dated evidence at all, then the oldest) come first among them.
+    """
+    recent = Evidence.objects.filter(mechanism=OuterRef("pk"), reference__pub_year__gt=stale_before)
+    newest = (
+        Evidence.objects.filter(mechanism=OuterRef("pk"), reference__pub_year__isnull=False)
+        .order_by("-reference__pub_year")
+        .values("reference__pub_year")[:1]
+    )
+    stale = Mechanism.objects.published().filter(~Exists(recent)).annotate(newest_year=Subquery(newest))
+    rows, more = _first(stale.order_by("name", "pk"))
+    rows.sort(key=lambda m: (m.newest_year is not None, m.newest_year or 0))
+    return rows, more
 
 
 def _literature(user) -> dict:

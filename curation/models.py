@@ -257,6 +257,9 @@ class Therapy(Versioned):
     def __str__(self):
         return self.name
 
+    def get_absolute_url(self):
+        return reverse("therapy-detail", args=[self.slug])
+
 
 class CancerType(Versioned):
     name = models.CharField(max_length=120, unique=True)
@@ -278,6 +281,9 @@ class CancerType(Versioned):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self):
+        return reverse("cancer-type-detail", args=[self.slug])
 
 
 class MechanismQuerySet(models.QuerySet):
@@ -371,6 +377,16 @@ class Mechanism(Versioned):
             # pressing "Edit" at once must end up in the same draft.
             models.UniqueConstraint(
                 fields=["revision_of"], condition=Q(revision_of__isnull=False), name="mechanism_one_open_revision"
+            ),
+        ]
+        indexes = [
+            # The admin's list (by name, then id) and the public lists (published, by category and
+            # name) read their page in order from these instead of sorting every mechanism.
+            models.Index(fields=["name", "id"], name="mechanism_name_id"),
+            models.Index(
+                fields=["category", "name", "id"],
+                condition=Q(status="published", revision_of__isnull=True),
+                name="mechanism_published_by_name",
             ),
         ]
 
@@ -477,6 +493,12 @@ PUBMED_FACT_FIELDS = ("corrections", *(flag.field for flag in REFERENCE_FLAGS))
 PUBMED_STATE_FIELDS = ("metadata_state", "fetched_at", "last_error")
 
 
+# The conditions of two dashboard sections, shared by their querysets and by the partial indexes that
+# serve them (PostgreSQL uses a partial index only for a query whose WHERE implies the index's).
+FLAGGED = Q(is_retracted=True) | Q(has_expression_of_concern=True) | Q(has_erratum=True)
+FETCH_PROBLEM = Q(metadata_state__in=[MetadataState.FAILED.value, MetadataState.NOT_FOUND.value]) | ~Q(last_error="")
+
+
 def pubmed_url(pmid) -> str:
     """The PubMed page of a PMID ('' for none); every link to PubMed is built here."""
     return f"https://pubmed.ncbi.nlm.nih.gov/{int(pmid)}/" if pmid else ""
@@ -501,7 +523,7 @@ class ReferenceQuerySet(models.QuerySet):
     def fetch_problems(self):
         """References PubMed could not deliver: the fetch failed, PubMed does not know the PMID, or
         the last attempt left an error (a verified reference keeps its data while its refresh fails)."""
-        return self.filter(Q(metadata_state__in=[MetadataState.FAILED, MetadataState.NOT_FOUND]) | ~Q(last_error=""))
+        return self.filter(FETCH_PROBLEM)
 
     def published(self):
         """Papers the evidence of a published mechanism cites: what readers, the API and releases may list."""
@@ -509,10 +531,7 @@ class ReferenceQuerySet(models.QuerySet):
 
     def flagged(self):
         """Retracted papers and those with an erratum or an expression of concern."""
-        condition = Q()
-        for flag in REFERENCE_FLAGS:
-            condition |= Q(**{flag.field: True})
-        return self.filter(condition)
+        return self.filter(FLAGGED)
 
 
 class Reference(Versioned):
@@ -572,6 +591,21 @@ class Reference(Versioned):
         constraints = [
             models.CheckConstraint(condition=Q(pmid__gt=0), name="reference_pmid_positive"),
             models.CheckConstraint(condition=Q(metadata_state__in=MetadataState.values), name="reference_state_valid"),
+        ]
+        indexes = [
+            # Lists newest first stop at the page instead of sorting every paper: the admin's
+            # (-pub_year, -pmid) reads this backwards, /references/'s "oldest first" forwards,
+            models.Index(fields=["pub_year", "pmid"], name="reference_year_pmid"),
+            # and /references/'s "newest first" (papers without a year last) reads this one
+            # (built on PostgreSQL only: SQLite cannot order an index's NULLs; see migration 0010).
+            models.Index(models.F("pub_year").desc(nulls_last=True), models.F("pmid"), name="reference_newest_first"),
+            # The dashboard's flagged papers and fetch problems are a handful among 100,000.
+            models.Index(fields=["pmid"], condition=FLAGGED, name="reference_flagged"),
+            models.Index(fields=["-updated_at", "pmid"], condition=FETCH_PROBLEM, name="reference_fetch_problem"),
+            # A paper's year by its key without reading the row: the dashboard's "no recent evidence"
+            # check looks up the year of each cited paper (an index-only scan). A key column rather
+            # than INCLUDE, which SQLite lacks.
+            models.Index(fields=["id", "pub_year"], name="reference_id_with_year"),
         ]
 
     def __str__(self):
@@ -669,6 +703,14 @@ class Evidence(Versioned):
                 name="evidence_model_system_of_reviews",
                 violation_error_message="A review's model system is “Not applicable”, and only a review's is.",
             ),
+        ]
+        indexes = [
+            # A mechanism's cited papers without reading its evidence rows (index-only), for the
+            # dashboard's "no recent evidence" and the per-row counts of the lists.
+            models.Index(fields=["mechanism", "reference"], name="evidence_mechanism_reference"),
+            # The evidence table's most used facets: /evidence/?level=...&direction=... reads the
+            # items it lists and counts instead of scanning all 200,000 (half its time at full size).
+            models.Index(fields=["level", "direction"], name="evidence_level_direction"),
         ]
 
     def __str__(self):

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from curation import cite_views, dashboard, release_views, views
+from curation import browse_views, cite_views, dashboard, release_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,9 +27,13 @@ urlpatterns = [
     path("mechanisms/<slug:slug>/suggest/", views.suggest_paper, name="suggest-paper"),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="curation/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
+    path("references/", browse_views.reference_list, name="reference-list"),
     path("references/<int:pmid>/", views.reference_detail, name="reference-detail"),
     path("references/<int:pmid>/cite.<str:fmt>", cite_views.reference_export, name="reference-export"),
+    path("genes/", browse_views.gene_list, name="gene-list"),
     path("genes/<str:symbol>/", views.gene_detail, name="gene-detail"),
+    path("therapies/<str:slug>/", browse_views.therapy_detail, name="therapy-detail"),
+    path("cancer-types/<str:slug>/", browse_views.cancer_type_detail, name="cancer-type-detail"),
     path("curation/dashboard/", dashboard.dashboard, name="curation-dashboard"),
     path("downloads/", release_views.downloads, name="downloads"),
     path("downloads/<int:number>/<str:name>", release_views.release_file, name="release-file"),

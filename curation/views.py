@@ -9,7 +9,8 @@ revisions answer 404 (as if they did not exist); a retired mechanism answers
 
 from django import forms
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import Count, Prefetch, prefetch_related_objects
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,9 +20,11 @@ from curation import candidates, consensus, pictures
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status, Suggestion
+from curation.paging import paginate
 from curation.search import browse_evidence, search_mechanisms, site_search
 from curation.search.evidence import EXPORT_PARAMS
-from curation.search.paging import PAGE_SIZES, paginate
+from curation.search.mechanisms import evidence_count
+from curation.search.paging import PAGE_SIZES
 from curation.versions import published_versions
 
 
@@ -30,61 +33,99 @@ def is_public(mechanism: Mechanism | None) -> bool:
 
 
 def _published_with_counts():
-    return Mechanism.objects.published().annotate(evidence_count=Count("evidence"))
+    # A correlated subquery, not a JOIN with GROUP BY: it is evaluated for the rows shown only.
+    return Mechanism.objects.published().annotate(evidence_count=evidence_count())
+
+
+# The home page shows each branch's first top-level mechanisms and their first sub-mechanisms;
+# at 10,000 mechanisms the whole tree would be megabytes. The rest is a link away.
+ROOTS_SHOWN = 25
+CHILDREN_SHOWN = 6
+
+
+def _with_tree_counts(queryset):
+    children = (
+        Mechanism.objects.published()
+        .filter(parent=OuterRef("pk"))
+        .order_by()
+        .values("parent")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.annotate(evidence_count=evidence_count(), child_count=Coalesce(Subquery(children), 0))
+
+
+# At the top of the public tree: no parent, or one readers cannot see. (A parent is always an
+# original, never a revision, so its status alone says whether it is public.)
+TOP_LEVEL = Q(parent__isnull=True) | ~Q(parent__status=Status.PUBLISHED)
+
+
+def _top_level():
+    return Mechanism.objects.published().filter(TOP_LEVEL)
 
 
 @require_safe
 def home(request):
-    mechanisms = list(_published_with_counts().order_by("name"))
-    by_pk = {m.pk: m for m in mechanisms}
-    for mechanism in mechanisms:
-        mechanism.public_children = []
-    roots = []
-    for mechanism in mechanisms:
-        parent = by_pk.get(mechanism.parent_id)
-        # A published child of an unpublished parent is shown at the top, not hidden.
-        (parent.public_children if parent else roots).append(mechanism)
-    branches = [
-        {
-            "category": value,
-            "label": label,
-            "roots": [m for m in roots if m.category == value],
-            "mechanism_count": sum(1 for m in mechanisms if m.category == value),
-        }
-        for value, label in Category.choices
-    ]
-    context = {"branches": branches, "mechanism_count": len(mechanisms), "map": _taxonomy_map(branches)}
+    """The two branches, each with its first top-level mechanisms and their first sub-mechanisms.
+
+    A fixed number of queries whatever the size of the atlas: the mechanisms per branch, the
+    top of each branch (one query per category, LIMITed), and the shown roots' children.
+    Nothing counts the top-level mechanisms: that joins every mechanism with its parent.
+    """
+    counts = dict(Mechanism.objects.published().order_by().values_list("category").annotate(total=Count("pk")))
+    branches, shown = [], []
+    for value, label in Category.choices:
+        # One more than is shown, to know whether there are more.
+        roots = list(_with_tree_counts(_top_level().filter(category=value)).order_by("name", "pk")[: ROOTS_SHOWN + 1])
+        shown.extend(roots[:ROOTS_SHOWN])
+        branches.append(
+            {
+                "category": value,
+                "label": label,
+                "roots": roots[:ROOTS_SHOWN],
+                "mechanism_count": counts.get(value, 0),
+                "more_roots": len(roots) > ROOTS_SHOWN,
+            }
+        )
+    children = _with_tree_counts(Mechanism.objects.published()).order_by("name", "pk")[:CHILDREN_SHOWN]
+    prefetch_related_objects(shown, Prefetch("children", queryset=children, to_attr="public_children"))
+    for root in shown:
+        root.more_children = root.child_count - len(root.public_children)
+    total = sum(branch["mechanism_count"] for branch in branches)
+    context = {"branches": branches, "mechanism_count": total, "map": _taxonomy_map(counts)}
     return render(request, "curation/home.html", context)
 
 
-def _taxonomy_map(branches) -> pictures.Map:
-    """The home page's map: the best supported top-level mechanisms of each branch, sub-mechanisms
-    rolled up. Two queries whatever the size of the atlas: every top-level mechanism's papers (to
-    rank them), then the full consensus of the tiles drawn."""
+def _taxonomy_map(mechanism_counts: dict[str, int]) -> pictures.Map:
+    """The home page's map: each branch's best supported top-level mechanisms, sub-mechanisms rolled up.
+
+    A fixed number of queries whatever the size of the atlas: every top-level mechanism's papers
+    (one grouping), the top level's keys (to rank and count them per branch), then the tiles drawn
+    and their full consensus.
+    """
     papers = consensus.papers_by_top_level()
-    drawn = {}
-    for branch in branches:
-        ranked = sorted(branch["roots"], key=lambda root: (-papers.get(root.pk, 0), root.name))
-        drawn[branch["category"]] = ranked[: pictures.MAP_TILES]
-    weighed = consensus.for_mechanisms([root for roots in drawn.values() for root in roots])
+    ranked = {value: [] for value, _ in Category.choices}
+    for pk, category, name in _top_level().order_by().values_list("pk", "category", "name"):
+        ranked[category].append((-papers.get(pk, 0), name, pk))
+    drawn = {category: [pk for _, _, pk in sorted(rows)[: pictures.MAP_TILES]] for category, rows in ranked.items()}
+    tiles = Mechanism.objects.in_bulk([pk for pks in drawn.values() for pk in pks])
+    weighed = consensus.for_mechanisms(list(tiles.values()))
     list_url = reverse("mechanism-list")
 
-    def item(root):
-        result = weighed[root.pk]
-        return pictures.MapItem(
-            root.name, root.get_absolute_url(), papers.get(root.pk, 0), result.contested, result.verdict
-        )
+    def item(pk):
+        root, result = tiles[pk], weighed[pk]
+        return pictures.MapItem(root.name, root.get_absolute_url(), papers.get(pk, 0), result.contested, result.verdict)
 
     return pictures.taxonomy_map(
         [
             (
-                branch["label"],
-                f"{list_url}?category={branch['category']}",
-                [item(root) for root in drawn[branch["category"]]],
-                branch["mechanism_count"],
-                len(branch["roots"]) - len(drawn[branch["category"]]),
+                label,
+                f"{list_url}?category={value}",
+                [item(pk) for pk in drawn[value]],
+                mechanism_counts.get(value, 0),
+                len(ranked[value]) - len(drawn[value]),
             )
-            for branch in branches
+            for value, label in Category.choices
         ]
     )
 
@@ -164,9 +205,14 @@ def mark_first_citations(evidence) -> list[Reference]:
     return flagged
 
 
+EVIDENCE_PAGE_SIZE = 25
+
+
 def _public_evidence():
-    return Evidence.objects.select_related("reference", "therapy", "cancer_type").order_by(
-        "-reference__pub_year", "reference__pmid", "pk"
+    return (
+        Evidence.objects.select_related("reference", "therapy", "cancer_type")
+        .defer("reference__raw_xml", "reference__abstract")
+        .order_by("-reference__pub_year", "reference__pmid", "pk")
     )
 
 
@@ -186,19 +232,18 @@ def mechanism_detail(request, slug):
         "genes",
         "therapies",
         "cancer_types",
-        Prefetch("children", queryset=_published_with_counts().order_by("name"), to_attr="public_children"),
+        Prefetch("children", queryset=_published_with_counts().order_by("name", "pk"), to_attr="public_children"),
     )
-    # The evidence table is paged (a mechanism may have hundreds of items); the notices of
-    # flagged papers are read over all of them, the rest of the page over the page's rows.
-    paged = paginate(_public_evidence().filter(mechanism=mechanism), request.GET)
+    # A page of the evidence, not all of it: a well-studied mechanism has hundreds of items.
+    paged = paginate(request, _public_evidence().filter(mechanism=mechanism), default=EVIDENCE_PAGE_SIZE)
     mechanism.evidence_list = paged.rows
     mark_first_citations(mechanism.evidence_list)
-    flagged = list(
-        Reference.objects.flagged()
-        .filter(pk__in=mechanism.evidence.values("reference_id"))
-        .defer("raw_xml", "abstract")
-        .order_by("-pub_year", "pmid")
-    )
+    # The warning names every flagged paper the mechanism cites, on this page or another.
+    cited = Evidence.objects.filter(mechanism=mechanism).values("reference_id")
+    flagged = list(Reference.objects.flagged().filter(pk__in=cited).defer("raw_xml", "abstract").order_by("pmid"))
+    on_page = {item.reference_id for item in mechanism.evidence_list}
+    for reference in flagged:
+        reference.on_this_page = reference.pk in on_page
     # The mechanism and its sub-mechanisms weighed in the same query: the list of children says
     # which of them lack primary evidence.
     everyone = consensus.for_mechanisms([mechanism, *mechanism.public_children], with_years=True)
@@ -215,7 +260,7 @@ def mechanism_detail(request, slug):
             "mechanism": mechanism,
             "ancestors": ancestors,
             "evidence": mechanism.evidence_list,
-            "paged": paged,
+            "evidence_paged": paged,
             "page_sizes": PAGE_SIZES,
             "consensus": weighed,
             "contested_formula": consensus.CONTESTED_FORMULA,
@@ -242,66 +287,70 @@ def _citing(request, mechanism) -> dict:
 
 
 def _public_reference(pmid):
-    """The reference with the evidence of published mechanisms citing it; 404 when none does."""
-    public_evidence = (
-        Evidence.objects.filter(mechanism__in=Mechanism.objects.published())
-        .select_related("mechanism", "therapy", "cancer_type")
-        .order_by("mechanism__name", "pk")
-    )
-    reference = get_object_or_404(
-        Reference.objects.defer("raw_xml").prefetch_related(
-            Prefetch("evidence", queryset=public_evidence, to_attr="public_evidence")
-        ),
-        pmid=pmid,
-    )
-    # Unpublished work only: showing the paper would reveal what is being curated.
-    if not reference.public_evidence:
-        raise Http404("No published mechanism cites this reference.")
-    return reference
+    """The reference, if the evidence of a published mechanism cites it; 404 otherwise.
+
+    Unpublished work only: showing the paper would reveal what is being curated.
+    """
+    return get_object_or_404(Reference.objects.published().defer("raw_xml"), pmid=pmid)
+
+
+CITING_PAGE_SIZE = 20
 
 
 @require_safe
 def reference_detail(request, pmid):
+    """A cited paper and a page of the published mechanisms citing it, each with its claims from the paper."""
     reference = _public_reference(pmid)
-    citing = []
-    for item in reference.public_evidence:
-        if not citing or citing[-1]["mechanism"].pk != item.mechanism_id:
-            citing.append({"mechanism": item.mechanism, "evidence": []})
-        citing[-1]["evidence"].append(item)
+    citing_mechanisms = Mechanism.objects.published().filter(
+        pk__in=Evidence.objects.filter(reference=reference).values("mechanism_id")
+    )
+    paged = paginate(request, citing_mechanisms.order_by("name", "pk"), default=CITING_PAGE_SIZE)
+    mechanisms = paged.rows
+    claims = (
+        Evidence.objects.filter(reference=reference, mechanism__in=mechanisms)
+        .select_related("therapy", "cancer_type")
+        .order_by("pk")
+    )
+    by_mechanism = {}
+    for item in claims:
+        by_mechanism.setdefault(item.mechanism_id, []).append(item)
+    citing = [{"mechanism": m, "evidence": by_mechanism.get(m.pk, [])} for m in mechanisms]
     return render(
         request,
         "curation/reference_detail.html",
         {
             "reference": reference,
             "citing": citing,
+            "citing_paged": paged,
+            "page_sizes": PAGE_SIZES,
             "export_links": export_links("reference-export", reference.pmid),
             "jsonld": reference_jsonld(reference, url=request.build_absolute_uri(reference.get_absolute_url())),
         },
     )
 
 
+GENE_MECHANISMS_PAGE_SIZE = 25
+
+
 @require_safe
 def gene_detail(request, symbol):
-    mechanisms = Prefetch(
-        "mechanisms",
-        queryset=_published_with_counts().order_by("category", "name"),
-        to_attr="public_mechanisms",
-    )
-    gene = Gene.objects.prefetch_related(mechanisms).filter(symbol=symbol).first()
+    """A gene and a page of the published mechanisms naming it."""
+    gene = Gene.objects.filter(symbol=symbol).first()
     if gene is None:
         # Readers type "b2m"; send them to the canonical address, but only of a public gene:
         # a redirect to a gene only drafts use would tell readers what is being curated.
-        other = (
-            Gene.objects.filter(symbol__iexact=symbol, mechanisms__in=Mechanism.objects.published())
-            .only("symbol")
-            .first()
-        )
+        other = Gene.objects.published().filter(symbol__iexact=symbol).only("symbol").first()
         if other is not None:
             return redirect(other, permanent=True)
         raise Http404("No gene with this symbol is in the atlas.")
-    if not gene.public_mechanisms:
+    mechanisms = _published_with_counts().filter(
+        pk__in=Mechanism.genes.through.objects.filter(gene=gene).values("mechanism_id")
+    )
+    paged = paginate(request, mechanisms.order_by("category", "name", "pk"), default=GENE_MECHANISMS_PAGE_SIZE)
+    if not paged.count:
         raise Http404("No published mechanism involves this gene.")
-    return render(request, "curation/gene_detail.html", {"gene": gene})
+    gene.public_mechanisms = paged.rows
+    return render(request, "curation/gene_detail.html", {"gene": gene, "paged": paged, "page_sizes": PAGE_SIZES})
 
 
 class SuggestForm(forms.Form):

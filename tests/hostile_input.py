@@ -25,7 +25,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from hypothesis import strategies as st
 
 from curation.citations import FORMATS
-from curation.models import Gene, Mechanism, Reference, ReferenceImport, SearchPreview
+from curation.models import CancerType, Gene, Mechanism, Reference, ReferenceImport, SearchPreview, Therapy
 
 # --- values -----------------------------------------------------------------------
 
@@ -152,6 +152,11 @@ def _model_ids(endpoint, limit=5) -> list[str]:
     return [admin_quote(str(pk)) for pk in ids] or ["1"]
 
 
+def _slugged(endpoint):
+    """The model whose slugs a page's `slug` names: a therapy's or cancer type's page, else a mechanism's."""
+    return {"therapy-detail": Therapy, "cancer-type-detail": CancerType}.get(endpoint.name, Mechanism)
+
+
 def _history_ids(endpoint, limit=5) -> list[str]:
     model = endpoint.model_admin.model if endpoint.model_admin else None
     if model is None or not hasattr(model, "history"):
@@ -170,7 +175,7 @@ PATH_VALUES = {
     "content_type_id": lambda endpoint: [str(pk) for pk in ContentType.objects.values_list("pk", flat=True)[:5]],
     "app_label": lambda endpoint: sorted({model._meta.app_label for model in admin.site._registry}),
     "url": lambda endpoint: ["", "nothing/", "curation/nothing/"],
-    "slug": lambda endpoint: list(Mechanism.objects.order_by("pk").values_list("slug", flat=True)[:8]),
+    "slug": lambda endpoint: list(_slugged(endpoint).objects.order_by("pk").values_list("slug", flat=True)[:8]),
     "pmid": lambda endpoint: [str(p) for p in Reference.objects.order_by("pk").values_list("pmid", flat=True)[:8]],
     "fmt": lambda endpoint: sorted(FORMATS),
     "number": lambda endpoint: ["1", "2"],  # a mechanism's published versions, a data release

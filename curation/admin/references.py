@@ -30,13 +30,21 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from curation import importing, refresh
-from curation.admin.common import admin_url, int_or_none, on_changelist, short_citation
+from curation.admin.common import (
+    EstimatedCountPaginator,
+    admin_url,
+    int_or_none,
+    on_changelist,
+    row_count,
+    short_citation,
+)
 from curation.admin.history import HistoryAdminMixin
 from curation.citations.identifiers import doi_url
 from curation.citations.names import nlm_name
 from curation.models import (
     REFERENCE_FLAGS,
     CitationUpdate,
+    Evidence,
     MetadataState,
     Reference,
     ReferenceImport,
@@ -173,6 +181,10 @@ class ReferenceAdmin(HistoryAdminMixin, admin.ModelAdmin):
     )
     # `pmid__exact` compares the PMID as text, so a search for a word does not fail on the integer column.
     search_fields = ("pmid__exact", "doi", "pmcid", "title")
+    # Newest first, read in order from the index on (pub_year, pmid); no second whole-table COUNT.
+    ordering = ("-pub_year", "-pmid")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     actions = ["refresh_selected_from_pubmed", "verify_selected"]
     fieldsets = (
         ("State", {"fields": ("metadata_state", "fetched_at", "last_error", "verified_by", "verified_at")}),
@@ -200,7 +212,7 @@ class ReferenceAdmin(HistoryAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if on_changelist(request, self):
-            queryset = queryset.annotate(evidence_count=Count("evidence", distinct=True))
+            queryset = queryset.annotate(evidence_count=row_count(Evidence, "reference"))
         return queryset
 
     def get_urls(self):

@@ -75,7 +75,7 @@ def _ranked_page(request, links, *, key: str, order, rows, counted, count_attr: 
     and the total is counted in `counted` (the same rows, unaggregated).
     """
     ranking = links.order_by().values(key).annotate(n=Count("mechanism", distinct=True)).order_by(*order)
-    paged = paginate(request, ranking, count_ahead=COUNT_PAGES_AHEAD, counted=counted)
+    paged = paginate(ranking, request.GET, count_ahead=COUNT_PAGES_AHEAD, counted=counted)
     ranked = list(paged.page.object_list)
     by_pk = rows.in_bulk([row[key] for row in ranked])
     shown = []
@@ -114,7 +114,7 @@ def reference_list(request):
         )
     else:
         listed = references.annotate(mechanism_count=_citing_mechanism_count()).order_by(*order)
-        paged = paginate(request, listed, count_ahead=COUNT_PAGES_AHEAD)
+        paged = paginate(listed, request.GET, count_ahead=COUNT_PAGES_AHEAD)
     return render(
         request,
         "curation/reference_list.html",
@@ -142,7 +142,7 @@ def gene_list(request):
         )
     else:
         listed = genes.annotate(mechanism_count=_mechanisms_naming_count()).order_by(*GENE_SORTS[sort][1], "pk")
-        paged = paginate(request, listed, count_ahead=COUNT_PAGES_AHEAD)
+        paged = paginate(listed, request.GET, count_ahead=COUNT_PAGES_AHEAD)
     genes = paged.rows
     first = Mechanism.objects.published().order_by("name", "pk")[:MECHANISMS_PER_GENE]
     prefetch_related_objects(genes, Prefetch("mechanisms", queryset=first, to_attr="shown_mechanisms"))
@@ -197,7 +197,7 @@ def _term_page(request, model, slug: str, *, field: str, m2m: str):
         .defer("reference__raw_xml", "reference__abstract")
         .order_by(F("reference__pub_year").desc(nulls_last=True), "reference__pmid", "pk")
     )
-    paged = paginate(request, evidence, default=TERM_EVIDENCE_PAGE_SIZE, count_ahead=COUNT_PAGES_AHEAD)
+    paged = paginate(evidence, request.GET, default=TERM_EVIDENCE_PAGE_SIZE, count_ahead=COUNT_PAGES_AHEAD)
     return render(
         request,
         "curation/term_detail.html",

@@ -1,7 +1,7 @@
 """Pages of a public list: `?page=` and `?per_page=` read leniently, a size within a cap, counts bounded.
 
 Every list of the atlas that can grow (the cited papers, the genes, a gene's or a
-paper's mechanisms, a mechanism's evidence, a therapy's or a cancer type's) pages
+paper's mechanisms, a mechanism's evidence, a therapy's or a cancer type's, search results and the evidence table) pages
 through `paginate`. What a reader types into the address is never an error: a page
 number that is not a number is the first page, one past the end is the last, and a
 page size that is not a number, or is below 1, is the default; one above the cap is
@@ -81,19 +81,38 @@ class Paged:
         return self.count if self.exact else self.count - 1
 
 
-def paginate(
-    request, queryset, *, default: int = DEFAULT_PAGE_SIZE, cap: int = MAX_PAGE_SIZE, count_ahead=None, counted=None
-):
-    """The page of `queryset` that `request`'s `page` and `per_page` ask for (see the module's docstring).
+class _KnownCountPaginator(Paginator):
+    """A paginator told its count, for lists whose count another query already gave (search's facets)."""
 
-    `count_ahead`: count the total only up to that many pages past the requested one, in
-    `counted` if given (a cheaper queryset of the same rows, e.g. before a GROUP BY).
+    def __init__(self, object_list, per_page, count: int):
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self):
+        return self._known_count
+
+
+def paginate(
+    queryset,
+    params,
+    *,
+    default: int = DEFAULT_PAGE_SIZE,
+    cap: int = MAX_PAGE_SIZE,
+    count: int | None = None,
+    count_ahead: int | None = None,
+    counted=None,
+) -> Paged:
+    """The page of `queryset` that `params`' `page` and `per_page` ask for (see the module's docstring).
+
+    `count`: the total, when another query already knows it. `count_ahead`: count the total only
+    up to that many pages past the requested one, in `counted` if given (a cheaper queryset of
+    the same rows, e.g. before a GROUP BY).
     """
-    params = request.GET
     per_page = page_size(params, default=default, cap=cap)
     number = _int_param(params, "page")
     if count_ahead is None:
-        paginator = Paginator(queryset, per_page)
+        paginator = Paginator(queryset, per_page) if count is None else _KnownCountPaginator(queryset, per_page, count)
         return Paged(page=paginator.get_page(number or 1), per_page=per_page)
     wanted = number or 1
     limit = (wanted + count_ahead) * per_page + 1

@@ -20,11 +20,10 @@ from curation import candidates, consensus, pictures
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status, Suggestion
-from curation.paging import paginate
+from curation.paging import PAGE_SIZES, paginate
 from curation.search import browse_evidence, search_mechanisms, site_search
 from curation.search.evidence import EXPORT_PARAMS
 from curation.search.mechanisms import evidence_count
-from curation.search.paging import PAGE_SIZES
 from curation.versions import published_versions
 
 
@@ -235,7 +234,7 @@ def mechanism_detail(request, slug):
         Prefetch("children", queryset=_published_with_counts().order_by("name", "pk"), to_attr="public_children"),
     )
     # A page of the evidence, not all of it: a well-studied mechanism has hundreds of items.
-    paged = paginate(request, _public_evidence().filter(mechanism=mechanism), default=EVIDENCE_PAGE_SIZE)
+    paged = paginate(_public_evidence().filter(mechanism=mechanism), request.GET, default=EVIDENCE_PAGE_SIZE)
     mechanism.evidence_list = paged.rows
     mark_first_citations(mechanism.evidence_list)
     # The warning names every flagged paper the mechanism cites, on this page or another.
@@ -304,7 +303,7 @@ def reference_detail(request, pmid):
     citing_mechanisms = Mechanism.objects.published().filter(
         pk__in=Evidence.objects.filter(reference=reference).values("mechanism_id")
     )
-    paged = paginate(request, citing_mechanisms.order_by("name", "pk"), default=CITING_PAGE_SIZE)
+    paged = paginate(citing_mechanisms.order_by("name", "pk"), request.GET, default=CITING_PAGE_SIZE)
     mechanisms = paged.rows
     claims = (
         Evidence.objects.filter(reference=reference, mechanism__in=mechanisms)
@@ -346,7 +345,7 @@ def gene_detail(request, symbol):
     mechanisms = _published_with_counts().filter(
         pk__in=Mechanism.genes.through.objects.filter(gene=gene).values("mechanism_id")
     )
-    paged = paginate(request, mechanisms.order_by("category", "name", "pk"), default=GENE_MECHANISMS_PAGE_SIZE)
+    paged = paginate(mechanisms.order_by("category", "name", "pk"), request.GET, default=GENE_MECHANISMS_PAGE_SIZE)
     if not paged.count:
         raise Http404("No published mechanism involves this gene.")
     gene.public_mechanisms = paged.rows

@@ -64,6 +64,11 @@ def role_groups(db):
     live server) ends by emptying the database: Django then recreates content
     types and permissions, but not the groups, so they are put back here.
     """
+    ensure_role_groups()
+
+
+def ensure_role_groups() -> None:
+    """Put the role groups back if a transactional test's flush removed them (see `role_groups`)."""
     if Group.objects.filter(name__in=roles.ROLE_PERMISSIONS).count() == len(roles.ROLE_PERMISSIONS):
         return
     for app_config in apps.get_app_configs():

@@ -35,6 +35,7 @@ from curation.models import (
     Status,
 )
 from tests import hostile_input
+from tests.conftest import ensure_role_groups
 from tests.factories import make_cancer_type, make_evidence, make_gene, make_mechanism, make_reference, make_therapy
 from tests.services import IN_CI
 
@@ -65,6 +66,7 @@ def world(django_db_setup, django_db_blocker):
     Returns the admin the admin pages are fuzzed as.
     """
     with django_db_blocker.unblock(), transaction.atomic():
+        ensure_role_groups()  # a transactional test before this module may have flushed them
         curator = User.objects.create_user("erin", is_staff=True)
         curator.groups.add(Group.objects.get(name=roles.CURATOR))
         admin_user = User.objects.create_user("frank", is_staff=True)

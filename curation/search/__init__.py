@@ -5,7 +5,7 @@
 - snippets.py highlighted passages that carry no markup but the highlight
 - facets.py   the facets (declared once) that narrow results, and their counts
 - evidence.py the published evidence, as search and the evidence table see it
-- site.py     `/search/`; mechanisms.py: `/mechanisms/`; paging.py: pages of results
+- site.py     `/search/`; mechanisms.py: `/mechanisms/` (pages come from curation.paging)
 """
 
 from curation.search.evidence import browse_evidence

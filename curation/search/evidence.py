@@ -12,8 +12,8 @@ from django import forms
 from django.db.models import F, Q, QuerySet
 
 from curation.models import CancerType, Evidence, Gene, Mechanism, Reference, Status, Therapy
+from curation.paging import Paged, paginate
 from curation.search import facets
-from curation.search.paging import Paged, paginate
 from curation.search.query import MAX_QUERY_LENGTH, ParsedQuery, QueryTooLong, clean, parse
 from curation.search.text import TextMatch, resolve_genes
 

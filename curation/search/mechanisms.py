@@ -11,8 +11,8 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery, prefetch_relat
 from django.db.models.functions import Coalesce
 
 from curation.models import PHENOTYPE_FIELDS, Category, Evidence, Gene, Mechanism, Phenotype, Therapy
+from curation.paging import Paged, paginate
 from curation.search.evidence import public_genes
-from curation.search.paging import Paged, paginate
 from curation.search.query import MAX_QUERY_LENGTH, QueryTooLong, parse
 from curation.search.text import TextMatch, resolve_genes
 

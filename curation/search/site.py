@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from curation.models import Evidence, Gene, Mechanism, Reference
+from curation.paging import Paged, paginate
 from curation.search import facets, snippets
 from curation.search.evidence import for_table, matching, public_genes, published_evidence
-from curation.search.paging import Paged, paginate
 from curation.search.query import ParsedQuery, QueryTooLong, parse
 from curation.search.text import TextMatch, resolve_genes
 

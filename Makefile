@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 BENCHMARK_ARGS ?=
 
-.PHONY: install run test lint format benchmark benchmark-triage benchmark-search fuzz fake-eutils clean
+.PHONY: install run test lint format benchmark benchmark-triage benchmark-search benchmark-load fuzz fake-eutils clean
 
 # Two stamps: `make run` needs only the runtime packages, `make test` adds the test tools (Playwright alone
 # is a 50 MB wheel). The pip that `venv` bundles with Python 3.11 installs a pyproject.toml project
@@ -65,6 +65,11 @@ benchmark-triage: install
 benchmark-search: install
 	$(BIN)/python scripts/generate_atlas.py --scale $(or $(SCALE),1.0)
 	$(BIN)/python scripts/benchmark_search.py --explain
+
+## wrk at 32 connections against gunicorn with production settings, every public page and /healthz in one run
+## (docs/load.md). Needs DATABASE_URL (PostgreSQL; migrated and seeded here) and wrk; LOAD_ARGS="--duration 10".
+benchmark-load: install
+	$(BIN)/python scripts/benchmark_load.py $(LOAD_ARGS)
 
 ## The hostile-input suite with many more generated examples per page and command than `make test` (~15 min).
 fuzz: install

@@ -1282,3 +1282,23 @@ TherapyDocument = _search_document(Therapy)
 CancerTypeDocument = _search_document(CancerType)
 EvidenceDocument = _search_document(Evidence)
 ReferenceDocument = _search_document(Reference)
+
+
+# --- The content version: what the public page cache is keyed by ------------------------
+class ContentVersion(models.Model):
+    """One row that the database bumps whenever a table public pages read from changes.
+
+    Triggers written by migration 0010 keep it (whichever code path writes: saves,
+    QuerySet.update, the refresh pipeline's raw SQL, psql); nothing in Python writes
+    it. `curation.content_version` reads it; see there for why it is correct.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    counter = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="content_version_single_row")]
+
+    def __str__(self):
+        return f"content version {self.counter} ({self.changed_at:%Y-%m-%d %H:%M:%S})"

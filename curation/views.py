@@ -19,6 +19,7 @@ from curation import candidates
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status, Suggestion
+from curation.page_cache import public_page
 from curation.search import browse_evidence, search_mechanisms, site_search
 from curation.search.evidence import EXPORT_PARAMS
 from curation.search.paging import PAGE_SIZES
@@ -33,6 +34,7 @@ def _published_with_counts():
     return Mechanism.objects.published().annotate(evidence_count=Count("evidence"))
 
 
+@public_page
 @require_safe
 def home(request):
     mechanisms = list(_published_with_counts().order_by("name"))
@@ -56,6 +58,7 @@ def home(request):
     return render(request, "curation/home.html", {"branches": branches, "mechanism_count": len(mechanisms)})
 
 
+@public_page
 @require_safe
 def mechanism_list(request):
     search = search_mechanisms(request.GET)
@@ -76,6 +79,7 @@ def mechanism_list(request):
     )
 
 
+@public_page
 @require_safe
 def search(request):
     results = site_search(request.GET)
@@ -83,6 +87,7 @@ def search(request):
     return render(request, "curation/search.html", context)
 
 
+@public_page
 @require_safe
 def evidence_list(request):
     table = browse_evidence(request.GET)
@@ -126,6 +131,7 @@ def _public_evidence():
     )
 
 
+@public_page
 @require_safe
 def mechanism_detail(request, slug):
     mechanism = get_object_or_404(Mechanism.objects.originals().select_related("parent__parent"), slug=slug)
@@ -196,6 +202,7 @@ def _public_reference(pmid):
     return reference
 
 
+@public_page
 @require_safe
 def reference_detail(request, pmid):
     reference = _public_reference(pmid)
@@ -216,6 +223,7 @@ def reference_detail(request, pmid):
     )
 
 
+@public_page
 @require_safe
 def gene_detail(request, symbol):
     mechanisms = Prefetch(

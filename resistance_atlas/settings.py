@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "resistance_atlas.middleware.UnstorableInputMiddleware",  # before anything can send a NUL to PostgreSQL
+    # Anonymous readers' public pages from the cache, before sessions, CSRF and the view (curation/page_cache.py).
+    "curation.page_cache.PublicPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,8 +84,14 @@ TEMPLATES = [
 # One URL names the database. SQLite is the no-server default; production must
 # point DATABASE_URL at PostgreSQL; with DEBUG off, SQLite is refused.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'atlas.sqlite3'}")
+# Production keeps each process's connection open (connecting costs more than most pages' queries);
+# CONN_HEALTH_CHECKS pings a reused connection first, so a restarted database costs one reconnect, not a 500.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 600, minimum=0),
+        conn_health_checks=True,
+    )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     if not DEBUG:
@@ -262,8 +270,17 @@ REST_FRAMEWORK = {
 # Throttle counters: in this process's memory unless API_THROTTLE_CACHE_URL names a Redis
 # shared by every web process (set it whenever gunicorn runs more than one worker).
 _THROTTLE_CACHE_URL = env_str("API_THROTTLE_CACHE_URL", "")
+# Public pages for anonymous readers (curation/page_cache.py): per process, keyed by the content
+# version, so a change anywhere in the atlas is seen at once; PAGE_CACHE_SECONDS also bounds an
+# entry's life (0 turns the cache off), PAGE_CACHE_ENTRIES its size (least recently used out first).
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 600, minimum=0)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "pages",
+        "OPTIONS": {"MAX_ENTRIES": env_int("PAGE_CACHE_ENTRIES", 500, minimum=1)},
+    },
     "api-throttle": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _THROTTLE_CACHE_URL}
         if _THROTTLE_CACHE_URL

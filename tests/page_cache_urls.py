@@ -1,0 +1,42 @@
+"""Public pages that misbehave on purpose, for tests/test_page_cache.py: the cache must refuse to keep them."""
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from django.urls import include, path
+
+from curation.page_cache import public_page
+
+
+@public_page
+def with_csrf_token(request):
+    return HttpResponse(f"token {get_token(request)}")
+
+
+@public_page
+def with_message(request):
+    messages.info(request, "Saved.")
+    return HttpResponse("a page that flashed a message")
+
+
+@public_page
+def with_cookie(request):
+    response = HttpResponse("a page that sets a cookie")
+    response.set_cookie("seen", "1")
+    return response
+
+
+@public_page
+def private(request):
+    response = HttpResponse("a page that says it is private")
+    response["Cache-Control"] = "private"
+    return response
+
+
+urlpatterns = [
+    path("odd/csrf/", with_csrf_token),
+    path("odd/message/", with_message),
+    path("odd/cookie/", with_cookie),
+    path("odd/private/", private),
+    path("", include("resistance_atlas.urls")),
+]

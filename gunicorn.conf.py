@@ -18,7 +18,5 @@ keepalive = 5
 # keeps every page far below it; see the README's hostile-input notes).
 timeout = 30
 graceful_timeout = 30
-# Replace each worker after a few thousand requests, at staggered times, so that no
-# slow leak in a dependency can grow without bound.
-max_requests = 5000
-max_requests_jitter = 500
+# No max_requests: at the rates of docs/load.md a worker would be replaced every few seconds,
+# each start costing a second of CPU; every cache a worker keeps is bounded instead.

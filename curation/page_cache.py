@@ -4,8 +4,9 @@ A view opts in with `@public_page`. For a GET of such a page by a reader who
 carries no session (nor flash-message) cookie, `PublicPageCacheMiddleware`
 answers from the `pages` cache when the atlas has not changed since the page was
 rendered: one single-row query (`content_version.current()`) and a cache read,
-before the session, CSRF, authentication and message middleware, the view and
-its templates run. Every answer it handles carries an ETag and a Last-Modified
+right after the HTTPS redirect, before the CSP and Permissions-Policy middleware
+(the stored page carries their headers), sessions, CSRF, authentication,
+messages, the view and its templates. Every answer it handles carries an ETag and a Last-Modified
 from the content version, and a conditional GET that still matches gets 304.
 
 What keeps it safe:
@@ -38,6 +39,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control, pa
 from django.utils.http import http_date
 
 from curation import content_version
+from resistance_atlas.middleware import unstorable_part
 
 CACHE_ALIAS = "pages"
 
@@ -62,6 +64,7 @@ def _cacheable_request(request) -> bool:
         and settings.PAGE_CACHE_SECONDS > 0
         and settings.SESSION_COOKIE_NAME not in cookies
         and CookieStorage.cookie_name not in cookies
+        and unstorable_part(request) is None  # UnstorableInputMiddleware's 400, further in
         and _is_public_page(request.path_info)
     )
 
@@ -75,6 +78,7 @@ def _storable(request, response) -> bool:
         and not request.META.get("CSRF_COOKIE_USED")  # the page holds a CSRF token
         and "private" not in cache_control
         and "no-store" not in cache_control
+        and "nonce-" not in response.get("Content-Security-Policy", "")  # a nonce is for one response only
     )
 
 

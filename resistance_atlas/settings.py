@@ -47,12 +47,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "resistance_atlas.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Anonymous readers' public pages from the cache (curation/page_cache.py): after the HTTPS redirect and
+    # before everything else, which a cached page has been through already (its stored headers include
+    # the CSP and Permissions-Policy); it leaves to UnstorableInputMiddleware any request that would refuse.
+    "curation.page_cache.PublicPageCacheMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "resistance_atlas.middleware.UnstorableInputMiddleware",  # before anything can send a NUL to PostgreSQL
-    # Anonymous readers' public pages from the cache, before sessions, CSRF and the view (curation/page_cache.py).
-    "curation.page_cache.PublicPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -33,6 +33,7 @@ import hashlib
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import caches
+from django.core.exceptions import DisallowedHost
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
@@ -82,9 +83,10 @@ def _storable(request, response) -> bool:
     )
 
 
-def cache_key(request, stamp, *varying: str) -> str:
+def cache_key(request, stamp, *varying: str, host: str | None = None) -> str:
     """The key of this address (scheme, host, path, query) at this content version, and what else it varies on."""
-    address = "\n".join([f"{request.scheme}://{request.get_host()}{request.get_full_path()}", *varying])
+    host = host or request.get_host()
+    address = "\n".join([f"{request.scheme}://{host}{request.get_full_path()}", *varying])
     return f"page:{stamp.token}:{hashlib.sha256(address.encode('utf-8', 'surrogateescape')).hexdigest()}"
 
 
@@ -108,9 +110,13 @@ class PublicPageCacheMiddleware:
     def __call__(self, request):
         if not _cacheable_request(request):
             return self.get_response(request)
+        try:
+            host = request.get_host()
+        except DisallowedHost:
+            return self.get_response(request)  # CommonMiddleware refuses it, with the headers of every answer
         stamp = content_version.current()
         cache = caches[CACHE_ALIAS]
-        key = cache_key(request, stamp)
+        key = cache_key(request, stamp, host=host)
         entry = cache.get(key)
         if entry is not None:
             response = HttpResponse(entry["content"], status=entry["status"], headers=entry["headers"])

@@ -8,11 +8,11 @@ idempotent), starts gunicorn from gunicorn.conf.py with DJANGO_DEBUG=false, a fr
 strong secret key, ALLOWED_HOSTS 127.0.0.1 and DJANGO_BEHIND_PROXY=true, and sends
 every request as a TLS-terminating proxy would (X-Forwarded-Proto: https), so the
 HTTPS redirect and HSTS stay on, as in production. Each page is loaded for
---duration seconds at --connections connections after a short warm-up, one page
-after another against the same server; then it prints one table: requests/s, p50
-and p99 latency, errors (socket errors and non-2xx answers) and each page's
-throughput as a ratio of the trivial /healthz in the same run, measured again
-after every page (the ratio is to the baseline just before and just after).
+--duration seconds at --connections connections after a short warm-up, in --rounds
+slices spread over the run, against the same server, with the trivial /healthz
+measured again after every slice; then it prints one table: requests/s, p50 and
+p99 latency, errors (socket errors and non-2xx answers) and each page's throughput
+as a ratio of /healthz's (each slice's to the baseline just before and after it).
 
 The API's per-address rate limit is raised for the run (API_THROTTLE_RATE): wrk is
 one address. `--page-cache-seconds 0 --conn-max-age 0` measures the atlas as it was
@@ -27,6 +27,7 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -148,6 +149,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2, help="seconds of load per page before measuring")
+    parser.add_argument("--rounds", type=int, default=3, help="slices each page's --duration is spread over")
     parser.add_argument("--port", type=int, default=8431)
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, help="threads per gunicorn worker (default: gunicorn.conf.py's)")
@@ -164,24 +166,42 @@ def main():
     server = start_gunicorn(env, args.port)
     options = {"connections": args.connections, "threads": args.wrk_threads}
     base = f"http://127.0.0.1:{args.port}"
-    baseline_seconds = max(5, args.duration // 3)
+    rounds = max(1, args.rounds)
+    slice_seconds = max(1, args.duration // rounds)
+    baseline_seconds = max(3, slice_seconds // 3)
+    targets = pages(slug, pmid)[1:]
+    slices = {path: [] for _, path in targets}
+    loads = {path: [] for _, path in targets}
     try:
-        # The machine's speed drifts while other jobs run: /healthz is measured again after every page, and
-        # each page's ratio is to the mean of the baseline just before it and just after it.
+        # The machine's speed drifts while other jobs run: each page is loaded in --rounds slices spread over
+        # the run, /healthz is measured again after every slice, and a slice's ratio is to the mean of the
+        # baseline just before it and just after it.
         wrk(base + BASELINE, duration=args.warmup, **options)
-        baselines = [wrk(base + BASELINE, duration=baseline_seconds, **options)]
-        rows = []
-        for label, path in pages(slug, pmid)[1:]:
+        for _, path in targets:
             wrk(base + path, duration=args.warmup, **options)
-            load_before = os.getloadavg()[0]
-            result = wrk(base + path, duration=args.duration, **options)
-            load_after = os.getloadavg()[0]
-            baselines.append(wrk(base + BASELINE, duration=baseline_seconds, **options))
-            result["ratio"] = result["rps"] / ((baselines[-2]["rps"] + baselines[-1]["rps"]) / 2)
-            rows.append((label, path, result, load_before, load_after))
+        baselines = [wrk(base + BASELINE, duration=baseline_seconds, **options)]
+        for _ in range(rounds):
+            for _, path in targets:
+                loads[path].append(os.getloadavg()[0])
+                result = wrk(base + path, duration=slice_seconds, **options)
+                baselines.append(wrk(base + BASELINE, duration=baseline_seconds, **options))
+                result["ratio"] = result["rps"] / ((baselines[-2]["rps"] + baselines[-1]["rps"]) / 2)
+                slices[path].append(result)
     finally:
         stop(server)
 
+    rows = []
+    for label, path in targets:
+        parts = slices[path]
+        combined = {
+            "rps": sum(r["requests"] for r in parts) / (slice_seconds * len(parts)),
+            "p50": statistics.median(r["p50"] for r in parts),
+            "p99": max(r["p99"] for r in parts),
+            "errors": sum(r["errors"] for r in parts),
+            "requests": sum(r["requests"] for r in parts),
+            "ratio": statistics.mean(r["ratio"] for r in parts),
+        }
+        rows.append((label, path, combined, min(loads[path]), max(loads[path])))
     by_rate = sorted(baselines, key=lambda r: r["rps"])
     baseline = dict(by_rate[len(by_rate) // 2], ratio=1.0)
     baseline["errors"] = sum(r["errors"] for r in baselines)
@@ -190,18 +210,18 @@ def main():
         0, (pages(slug, pmid)[0][0] + f", median of {len(baselines)}", BASELINE, baseline, *os.getloadavg()[:1] * 2)
     )
     print(
-        f"\n{args.connections} connections, {args.duration} s per page "
-        f"({baseline_seconds} s of /healthz between pages), "
+        f"\n{args.connections} connections, {args.duration} s per page in {rounds} slices "
+        f"({baseline_seconds} s of /healthz after each slice), "
         f"gunicorn from gunicorn.conf.py{'' if args.workers is None else f' with {args.workers} workers'}; "
         f"page cache {'off' if args.page_cache_seconds == 0 else 'on'}, "
         f"CONN_MAX_AGE {env.get('DATABASE_CONN_MAX_AGE', '600 (production default)')}; {os.cpu_count()} cores\n"
     )
-    print("| page | path | req/s | p50 ms | p99 ms | errors | ratio to /healthz | load avg (1 min) |")
+    print("| page | path | req/s | p50 ms | p99 ms (worst slice) | errors | ratio to /healthz | load avg (1 min) |")
     print("|---|---|---|---|---|---|---|---|")
     for label, path, r, load_before, load_after in rows:
         print(
             f"| {label} | `{path}` | {r['rps']:.0f} | {_ms(r['p50'])} | {_ms(r['p99'])} | "
-            f"{r['errors']} of {r['requests']} | {r['ratio']:.2f} | {load_before:.1f} → {load_after:.1f} |"
+            f"{r['errors']} of {r['requests']} | {r['ratio']:.2f} | {load_before:.1f}–{load_after:.1f} |"
         )
     failing = [label for label, _, r, _, _ in rows if r["errors"] or r["ratio"] < 0.5]
     print(f"\nGoal (0 errors, every page at least half the baseline's req/s): {'met' if not failing else 'missed'}")

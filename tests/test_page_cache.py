@@ -55,6 +55,12 @@ def test_cached_pages_still_carry_the_security_headers(client, atlas):
     assert "no-cache" in cached["Cache-Control"]
 
 
+def test_a_host_not_allowed_is_refused_with_every_security_header(client, atlas):
+    refused = client.get("/mechanisms/", HTTP_HOST="evil.example")
+    assert refused.status_code == 400
+    assert refused.has_header("Content-Security-Policy")
+
+
 def test_each_address_and_query_is_cached_apart(client, atlas):
     make_mechanism("Interferon gamma pathway loss", status=Status.PUBLISHED)
     b2m = client.get("/search/?q=b2m").content.decode()

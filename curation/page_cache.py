@@ -34,6 +34,7 @@ from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import caches
 from django.core.exceptions import DisallowedHost
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
@@ -114,7 +115,11 @@ class PublicPageCacheMiddleware:
             host = request.get_host()
         except DisallowedHost:
             return self.get_response(request)  # CommonMiddleware refuses it, with the headers of every answer
-        stamp = content_version.current()
+        try:
+            stamp = content_version.current()
+        except DatabaseError:
+            # The database is down: the page would fail as it does uncached, so let it, wherever that is handled.
+            return self.get_response(request)
         cache = caches[CACHE_ALIAS]
         key = cache_key(request, stamp, host=host)
         entry = cache.get(key)

@@ -206,9 +206,9 @@ def main():
     baseline = dict(by_rate[len(by_rate) // 2], ratio=1.0)
     baseline["errors"] = sum(r["errors"] for r in baselines)
     baseline["requests"] = sum(r["requests"] for r in baselines)
-    rows.insert(
-        0, (pages(slug, pmid)[0][0] + f", median of {len(baselines)}", BASELINE, baseline, *os.getloadavg()[:1] * 2)
-    )
+    label = pages(slug, pmid)[0][0] + f", median of {len(baselines)}"
+    every_load = [load for values in loads.values() for load in values]
+    rows.insert(0, (label, BASELINE, baseline, min(every_load), max(every_load)))
     print(
         f"\n{args.connections} connections, {args.duration} s per page in {rounds} slices "
         f"({baseline_seconds} s of /healthz after each slice), "

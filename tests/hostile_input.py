@@ -25,7 +25,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from hypothesis import strategies as st
 
 from curation.citations import FORMATS
-from curation.models import CancerType, Gene, Mechanism, Reference, ReferenceImport, SearchPreview, Therapy
+from curation.models import CancerType, Evidence, Gene, Mechanism, Reference, ReferenceImport, SearchPreview, Therapy
 
 # --- values -----------------------------------------------------------------------
 
@@ -149,7 +149,14 @@ def endpoints(resolver=None, prefix="", parameters=()) -> list[Endpoint]:
 
 def _model_ids(endpoint, limit=5) -> list[str]:
     # The admin's "view on site" link takes a content type and an object: a mechanism's, which has a page.
-    model = Mechanism if endpoint.name == "view_on_site" else getattr(endpoint.model_admin, "model", None)
+    # The API's evidence is addressed by its id; every other id belongs to the admin the route is under.
+    model = (
+        Mechanism
+        if endpoint.name == "view_on_site"
+        else Evidence
+        if endpoint.route.startswith("api/evidence/")
+        else getattr(endpoint.model_admin, "model", None)
+    )
     if model is None:
         return ["1"]
     ids = model._default_manager.order_by("pk").values_list("pk", flat=True)[:limit]

@@ -6,7 +6,7 @@ the plain `client` is an anonymous reader; alice a curator (signed in), bob a re
 """
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.template import engines
 from django.template.loaders.cached import Loader as CachedLoader
 from django.test import Client
@@ -270,3 +270,13 @@ def test_the_api_answers_a_repeat_from_the_cache_and_is_fresh_after_a_change(cli
 def test_a_cached_api_answer_still_counts_against_the_rate_limit(client, atlas, settings):
     settings.API_THROTTLE_RATE = "3/minute"
     assert [client.get("/api/mechanisms/").status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_when_the_version_cannot_be_read_the_page_is_left_to_its_view(client, atlas, monkeypatch):
+    """A database that fails the cache's one query fails the page as it would uncached, not in the cache."""
+
+    def unreadable():
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(content_version, "current", unreadable)
+    assert client.get("/mechanisms/").status_code == 200  # here the view's own queries still work

@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 BENCHMARK_ARGS ?=
 
-.PHONY: install run test lint format benchmark benchmark-triage benchmark-search benchmark-pages fuzz soak fake-eutils clean
+.PHONY: install run test lint format benchmark benchmark-triage benchmark-search benchmark-pages benchmark-load fuzz soak fake-eutils clean
 
 # Two stamps: `make run` needs only the runtime packages, `make test` adds the test tools (Playwright alone
 # is a 50 MB wheel). The pip that `venv` bundles with Python 3.11 installs a pyproject.toml project
@@ -73,6 +73,11 @@ benchmark-pages: install
 	@test -n "$(SMALL_DATABASE_URL)" -a -n "$(DATABASE_URL)" || { echo "Set SMALL_DATABASE_URL and DATABASE_URL (PostgreSQL)"; exit 2; }
 	rm -f var/benchmark-pages-small.json var/benchmark-pages-full.json
 	$(BIN)/python scripts/benchmark_pages.py --pair $(SMALL_DATABASE_URL) --runs $(or $(RUNS),11) --out var/benchmark-pages $(BENCHMARK_ARGS)
+
+## wrk at 32 connections against gunicorn with production settings, every public page and /healthz in one run
+## (docs/load.md). Needs DATABASE_URL (PostgreSQL; migrated and seeded here) and wrk; LOAD_ARGS="--duration 10".
+benchmark-load: install
+	$(BIN)/python scripts/benchmark_load.py $(LOAD_ARGS)
 
 ## The hostile-input suite with many more generated examples per page and command than `make test` (~15 min).
 fuzz: install

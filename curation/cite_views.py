@@ -13,6 +13,7 @@ from django.views.decorators.http import require_safe
 from curation.citations.responses import export_response, items_response
 from curation.citing import distinct_references, entry_citation, export_links, page_jsonld
 from curation.models import Mechanism, Reference, Status
+from curation.page_cache import public_page
 from curation.search.evidence import cited_references
 from curation.versions import published_versions, version_evidence, version_record
 from curation.views import _public_reference, is_public, mark_first_citations
@@ -42,6 +43,7 @@ def _version(versions, number):
     return versions[number - 1]
 
 
+@public_page
 @require_safe
 def reference_export(request, pmid, fmt):
     """One reference as a download (RIS, BibTeX, CSL-JSON, a formatted bibliography)."""
@@ -51,6 +53,7 @@ def reference_export(request, pmid, fmt):
     )
 
 
+@public_page
 @require_safe
 def mechanism_export(request, slug, fmt):
     """Every reference the published mechanism's evidence cites, newest first, as a download."""
@@ -61,6 +64,7 @@ def mechanism_export(request, slug, fmt):
     return export_response(references, fmt, filename=f"{mechanism.slug}-references", title=mechanism.name)
 
 
+@public_page
 @require_safe
 def evidence_export(request, fmt):
     """The papers cited by the evidence a search or the evidence table selects (same GET parameters)."""
@@ -74,6 +78,7 @@ def evidence_export(request, fmt):
     return export_response(references, fmt, filename="atlas-evidence-references", title="Evidence references")
 
 
+@public_page
 @require_safe
 def mechanism_versions(request, slug):
     """The public list of a mechanism's published versions, newest first, each with its permalink."""
@@ -94,6 +99,7 @@ def _version_or_404(slug, number):
     return mechanism, versions, _version(versions, number)
 
 
+@public_page
 @require_safe
 def mechanism_version(request, slug, number):
     """Permalink of one published version: the text, genes, therapies and evidence as published then."""
@@ -127,6 +133,7 @@ def mechanism_version(request, slug, number):
     )
 
 
+@public_page
 @require_safe
 def mechanism_version_entry(request, slug, number, fmt):
     """The citation of the atlas entry itself, at one version, as a download."""
@@ -139,6 +146,7 @@ def mechanism_version_entry(request, slug, number, fmt):
     )
 
 
+@public_page
 @require_safe
 def mechanism_version_references(request, slug, number, fmt):
     """The references one published version cited, as a download."""

@@ -597,7 +597,7 @@ class Reference(Versioned):
             # (-pub_year, -pmid) reads this backwards, /references/'s "oldest first" forwards,
             models.Index(fields=["pub_year", "pmid"], name="reference_year_pmid"),
             # and /references/'s "newest first" (papers without a year last) reads this one
-            # (built on PostgreSQL only: SQLite cannot order an index's NULLs; see migration 0010).
+            # (built on PostgreSQL only: SQLite cannot order an index's NULLs; see migration 0013).
             models.Index(models.F("pub_year").desc(nulls_last=True), models.F("pmid"), name="reference_newest_first"),
             # The dashboard's flagged papers and fetch problems are a handful among 100,000.
             models.Index(fields=["pmid"], condition=FLAGGED, name="reference_flagged"),
@@ -1421,3 +1421,23 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"Worker heartbeat at {self.beat_at:%Y-%m-%d %H:%M:%S} from {self.hostname or 'a worker'}"
+
+
+# --- The content version: what the public page cache is keyed by ------------------------
+class ContentVersion(models.Model):
+    """One row that the database bumps whenever a table public pages read from changes.
+
+    Triggers written by migration 0016 keep it (whichever code path writes: saves,
+    QuerySet.update, the refresh pipeline's raw SQL, psql); nothing in Python writes
+    it. `curation.content_version` reads it; see there for why it is correct.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    counter = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="content_version_single_row")]
+
+    def __str__(self):
+        return f"content version {self.counter} ({self.changed_at:%Y-%m-%d %H:%M:%S})"

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from curation.models import DataRelease
+from curation.page_cache import public_page
 from curation.releases import RELEASED_RESOURCES, release_path
 
 RELEASES_PER_PAGE = 24
@@ -20,6 +21,7 @@ _MEDIA_TYPES = {".json": "application/json", ".tsv": "text/tab-separated-values"
                 ".ris": "application/x-research-info-systems"}  # fmt: skip
 
 
+@public_page
 @require_safe
 def downloads(request):
     """Ready releases, newest first, a page at a time."""

@@ -20,6 +20,7 @@ from curation import candidates, consensus, pictures
 from curation.citing import entry_citation, export_links, page_jsonld
 from curation.linked_data import reference_jsonld
 from curation.models import Category, Evidence, Gene, Mechanism, Reference, Status, Suggestion
+from curation.page_cache import public_page
 from curation.paging import PAGE_SIZES, paginate
 from curation.search import browse_evidence, search_mechanisms, site_search
 from curation.search.evidence import EXPORT_PARAMS
@@ -63,6 +64,7 @@ def _top_level():
     return Mechanism.objects.published().filter(TOP_LEVEL)
 
 
+@public_page
 @require_safe
 def home(request):
     """The two branches, each with its first top-level mechanisms and their first sub-mechanisms.
@@ -129,6 +131,7 @@ def _taxonomy_map(mechanism_counts: dict[str, int]) -> pictures.Map:
     )
 
 
+@public_page
 @require_safe
 def mechanism_list(request):
     search = search_mechanisms(request.GET)
@@ -150,6 +153,7 @@ def mechanism_list(request):
     )
 
 
+@public_page
 @require_safe
 def search(request):
     results = site_search(request.GET)
@@ -160,6 +164,7 @@ def search(request):
     return render(request, "curation/search.html", context)
 
 
+@public_page
 @require_safe
 def evidence_list(request):
     table = browse_evidence(request.GET)
@@ -215,6 +220,7 @@ def _public_evidence():
     )
 
 
+@public_page
 @require_safe
 def mechanism_detail(request, slug):
     mechanism = get_object_or_404(Mechanism.objects.originals().select_related("parent__parent"), slug=slug)
@@ -296,6 +302,7 @@ def _public_reference(pmid):
 CITING_PAGE_SIZE = 20
 
 
+@public_page
 @require_safe
 def reference_detail(request, pmid):
     """A cited paper and a page of the published mechanisms citing it, each with its claims from the paper."""
@@ -331,6 +338,7 @@ def reference_detail(request, pmid):
 GENE_MECHANISMS_PAGE_SIZE = 25
 
 
+@public_page
 @require_safe
 def gene_detail(request, symbol):
     """A gene and a page of the published mechanisms naming it."""

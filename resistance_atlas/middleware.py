@@ -28,7 +28,7 @@ def _pairs(query_dict):
             yield key, value
 
 
-def _unstorable_part(request) -> str | None:
+def unstorable_part(request) -> str | None:
     """Which part of the request holds an unstorable character, or None."""
     if UNSTORABLE.search(request.path_info):
         return "address"
@@ -50,7 +50,7 @@ class UnstorableInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        part = _unstorable_part(request)
+        part = unstorable_part(request)
         if part is None:
             return self.get_response(request)
         if request.path_info.startswith(API_PREFIX):

@@ -47,6 +47,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "resistance_atlas.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Anonymous readers' public pages from the cache (curation/page_cache.py): after the HTTPS redirect and
+    # before everything else, which a cached page has been through already (its stored headers include
+    # the CSP and Permissions-Policy); it leaves to UnstorableInputMiddleware any request that would refuse.
+    "curation.page_cache.PublicPageCacheMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -82,10 +86,12 @@ TEMPLATES = [
 # One URL names the database. SQLite is the no-server default; production must
 # point DATABASE_URL at PostgreSQL; with DEBUG off, SQLite is refused.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'atlas.sqlite3'}")
+# Production keeps each process's connection open (connecting costs more than most pages' queries);
+# CONN_HEALTH_CHECKS pings a reused connection first, so a restarted database costs one reconnect, not a 500.
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 600, minimum=0),
         # A persistent connection is tested before a request reuses it: after a database restart the
         # first request reconnects instead of failing on the dead connection.
         conn_health_checks=True,
@@ -321,8 +327,17 @@ REST_FRAMEWORK = {
 # Throttle counters: in this process's memory unless API_THROTTLE_CACHE_URL names a Redis
 # shared by every web process (set it whenever gunicorn runs more than one worker).
 _THROTTLE_CACHE_URL = env_str("API_THROTTLE_CACHE_URL", "")
+# Public pages for anonymous readers (curation/page_cache.py): per process, keyed by the content
+# version, so a change anywhere in the atlas is seen at once; PAGE_CACHE_SECONDS also bounds an
+# entry's life (0 turns the cache off), PAGE_CACHE_ENTRIES its size (least recently used out first).
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 600, minimum=0)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "pages",
+        "OPTIONS": {"MAX_ENTRIES": env_int("PAGE_CACHE_ENTRIES", 500, minimum=1)},
+    },
     "api-throttle": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _THROTTLE_CACHE_URL}
         if _THROTTLE_CACHE_URL

@@ -177,6 +177,30 @@ def _fresh_api_throttle():
     caches["api-throttle"].clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_page_cache(request):
+    """Every test starts with no cached page, and sees its own changes reach the content version.
+
+    A test in pytest-django's rolled-back transaction never commits, so the
+    content version's triggers, which run at COMMIT on PostgreSQL, are made to
+    run at each statement there (curation/content_version.py). Tests with real
+    commits (transaction=True, a live server) keep the production behaviour.
+    """
+    from django.core.cache import caches
+
+    caches["pages"].clear()
+    marker = request.node.get_closest_marker("django_db")
+    transactional = {"transactional_db", "live_server"} & set(request.fixturenames) or (
+        marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    )
+    if transactional or not (marker is not None or "db" in request.fixturenames):
+        return
+    request.getfixturevalue("db")
+    from curation import content_version
+
+    content_version.bump_at_each_statement()
+
+
 @pytest.fixture
 def published_atlas(db):
     """A small atlas for the API and releases: published entries in a tree, and unpublished work beside them.

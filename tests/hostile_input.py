@@ -25,7 +25,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from hypothesis import strategies as st
 
 from curation.citations import FORMATS
-from curation.models import CancerType, Gene, Mechanism, Reference, ReferenceImport, SearchPreview, Therapy
+from curation.models import CancerType, Evidence, Gene, Mechanism, Reference, ReferenceImport, SearchPreview, Therapy
 
 # --- values -----------------------------------------------------------------------
 
@@ -96,6 +96,7 @@ class Endpoint:
     name: str
     parameters: tuple[tuple[str, str], ...]  # (name, regex a value must match)
     model_admin: admin.ModelAdmin | None = field(default=None, compare=False)
+    callback: object = field(default=None, compare=False)  # the view
 
     @property
     def id(self) -> str:
@@ -109,8 +110,9 @@ class Endpoint:
         def route_value(match):
             return quote(values[match["name"]].encode("utf-8", "surrogatepass"), safe="/")
 
-        path = _ROUTE_PARAMETER.sub(route_value, self.route)
-        path = _REGEX_GROUP.sub(route_value, path)
+        # Regex groups first: a group's own "(?P<name>" would otherwise read as a route parameter "<name>".
+        path = _REGEX_GROUP.sub(route_value, self.route)
+        path = _ROUTE_PARAMETER.sub(route_value, path)
         return "/" + path.replace("^", "").replace("$", "")
 
 
@@ -141,14 +143,23 @@ def endpoints(resolver=None, prefix="", parameters=()) -> list[Endpoint]:
             found += endpoints(pattern, route, params)
         elif isinstance(pattern, URLPattern):
             name = pattern.name or f"unnamed: {route}"
-            found.append(Endpoint(route, name, tuple(params), _admin_for(route)))
+            found.append(Endpoint(route, name, tuple(params), _admin_for(route), pattern.callback))
     return found
 
 
 def _model_ids(endpoint, limit=5) -> list[str]:
-    if endpoint.model_admin is None:
+    # The admin's "view on site" link takes a content type and an object: a mechanism's, which has a page.
+    # The API's evidence is addressed by its id; every other id belongs to the admin the route is under.
+    model = (
+        Mechanism
+        if endpoint.name == "view_on_site"
+        else Evidence
+        if endpoint.route.startswith("api/evidence/")
+        else getattr(endpoint.model_admin, "model", None)
+    )
+    if model is None:
         return ["1"]
-    ids = endpoint.model_admin.model._default_manager.order_by("pk").values_list("pk", flat=True)[:limit]
+    ids = model._default_manager.order_by("pk").values_list("pk", flat=True)[:limit]
     return [admin_quote(str(pk)) for pk in ids] or ["1"]
 
 
@@ -164,6 +175,12 @@ def _history_ids(endpoint, limit=5) -> list[str]:
     return [str(pk) for pk in model.history.order_by("history_id").values_list("history_id", flat=True)[:limit]]
 
 
+def _slugs(endpoint, limit=8) -> list[str]:
+    """Slugs of the rows the route names (therapies, cancer types), else of mechanisms."""
+    model = Therapy if "therapies" in endpoint.route else CancerType if "cancer-types" in endpoint.route else Mechanism
+    return list(model.objects.order_by("pk").values_list("slug", flat=True)[:limit])
+
+
 # Realistic values for each path parameter, by name, so that the fuzz reaches the view's own
 # code and not just its 404. A new parameter name needs an entry (the coverage test says so).
 PATH_VALUES = {
@@ -172,10 +189,13 @@ PATH_VALUES = {
     "history_id": _history_ids,
     "import_id": lambda endpoint: [str(pk) for pk in ReferenceImport.objects.values_list("pk", flat=True)[:5]],
     "preview_id": lambda endpoint: [str(pk) for pk in SearchPreview.objects.values_list("pk", flat=True)[:5]],
-    "content_type_id": lambda endpoint: [str(pk) for pk in ContentType.objects.values_list("pk", flat=True)[:5]],
+    "content_type_id": lambda endpoint: [
+        str(ContentType.objects.get_for_model(Mechanism).pk),
+        *(str(pk) for pk in ContentType.objects.values_list("pk", flat=True)[:5]),
+    ],
     "app_label": lambda endpoint: sorted({model._meta.app_label for model in admin.site._registry}),
     "url": lambda endpoint: ["", "nothing/", "curation/nothing/"],
-    "slug": lambda endpoint: list(_slugged(endpoint).objects.order_by("pk").values_list("slug", flat=True)[:8]),
+    "slug": lambda endpoint: _slugs(endpoint),
     "pmid": lambda endpoint: [str(p) for p in Reference.objects.order_by("pk").values_list("pmid", flat=True)[:8]],
     "fmt": lambda endpoint: sorted(FORMATS),
     "number": lambda endpoint: ["1", "2"],  # a mechanism's published versions, a data release

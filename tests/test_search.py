@@ -33,6 +33,13 @@ def seeded(django_db_setup, django_db_blocker):
         call_command("flush", interactive=False, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def _rendered_pages(settings):
+    """These tests read the view's context and switch the matching method under the same address:
+    the page cache (tests/test_page_cache.py) would answer repeats without running the view."""
+    settings.PAGE_CACHE_SECONDS = 0
+
+
 @pytest.fixture
 def fallback(monkeypatch):
     """The substring search SQLite uses, on whichever database runs the test."""

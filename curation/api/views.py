@@ -8,9 +8,10 @@ ETag/304 and gzip (`http`).
 """
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db.models import F
 from django.db.models.functions import Coalesce
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from django_filters.rest_framework import DjangoFilterBackend
@@ -22,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from curation import content_version, page_cache
 from curation.api import filters
 from curation.api.pagination import DEFAULT_PAGE_SIZE, KeysetPagination, Ordering
 from curation.models import Mechanism, Status
@@ -37,8 +39,35 @@ class Gone(APIException):
     default_code = "gone"
 
 
-class _ResourceView:
-    """What a resource's list and detail views share: its published rows and its serializer."""
+class _CachedByContentVersion:
+    """GETs answered from the public page cache while the atlas has not changed (curation/page_cache.py).
+
+    Here, inside the view, and not in the page cache's middleware: DRF has run
+    the throttle by now, so a cached answer still counts against the client's rate.
+    The API reads no session or cookie, so every client may share an answer; the
+    key adds the Accept header, which DRF negotiates on.
+    """
+
+    def get(self, request, *args, **kwargs):
+        stamp = content_version.current()
+        key = page_cache.cache_key(request, stamp, request.META.get("HTTP_ACCEPT", ""))
+        cache = caches[page_cache.CACHE_ALIAS]
+        entry = cache.get(key) if settings.PAGE_CACHE_SECONDS else None
+        if entry is not None:
+            return HttpResponse(entry["content"], content_type=entry["content_type"])
+        response = super().get(request, *args, **kwargs)
+        if response.status_code == 200 and settings.PAGE_CACHE_SECONDS:
+
+            def store(rendered):
+                entry = {"content": rendered.content, "content_type": rendered["Content-Type"]}
+                cache.set(key, entry, settings.PAGE_CACHE_SECONDS)
+
+            response.add_post_render_callback(store)
+        return response
+
+
+class _ResourceView(_CachedByContentVersion):
+    """What a resource's list and detail views share: its published rows and its serializer, and the cache."""
 
     resource = None
 
@@ -144,7 +173,7 @@ _SEARCH_PARAMETERS = [
 ]
 
 
-class SearchView(APIView):
+class SearchView(_CachedByContentVersion, APIView):
     """The site's search as data: the same function, the same matches in the same order (`curation.search`)."""
 
     validates_query = True

@@ -17,11 +17,13 @@ walks the registry to prove it.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, SEARCH_VAR, ChangeList, ChangeListSearchForm
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.utils.text import smart_split
 
 INVALID_FILTER_MESSAGE = (
@@ -112,7 +114,20 @@ class HostileInputAdminMixin(BoundedAutocompleteMixin):
     def changelist_view(self, request, extra_context=None):
         if ERROR_FLAG in request.GET:
             messages.warning(request, INVALID_FILTER_MESSAGE)
+        if request.method == "POST" and not self._selection_is_valid(request):
+            # Django's action runner would pass these to `pk__in` and raise ValueError (a 500).
+            messages.error(request, "The selection names rows that do not exist; nothing was changed.")
+            return HttpResponseRedirect(request.get_full_path())
         return super().changelist_view(request, extra_context)
+
+    def _selection_is_valid(self, request) -> bool:
+        pk = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except ValidationError:
+            return False
+        return True
 
 
 def _with(mixin, cls, **attributes):

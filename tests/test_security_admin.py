@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from curation import workflow
 from curation.models import (
+    CancerType,
     CitationUpdate,
     Evidence,
     Mechanism,
@@ -334,3 +335,17 @@ def test_restoring_a_version_from_before_a_retraction_cannot_hide_it(work, alice
     assert reference.title == original_title
     assert reference.is_retracted and reference.corrections
     assert "Retracted" in Client().get("/mechanisms/b2m-loss/").content.decode()
+
+
+def test_a_bulk_action_naming_a_row_that_is_not_an_id_changes_nothing_and_says_so(client, dana):
+    """A hostile POST found by the fuzz: `_selected_action=<script>` gave a 500 from the action's pk__in."""
+    cancer_type = CancerType.objects.create(name="Melanoma", slug="melanoma")
+    client.force_login(dana)
+    url = reverse("admin:curation_cancertype_changelist")
+    response = client.post(
+        url, {"action": "delete_selected", "_selected_action": [str(cancer_type.pk), "<script>alert(1)</script>"]}
+    )
+    assert response.status_code == 302
+    assert CancerType.objects.filter(pk=cancer_type.pk).exists()
+    page = client.get(response["Location"]).content.decode()
+    assert "nothing was changed" in page

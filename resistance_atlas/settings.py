@@ -196,6 +196,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "resistance_atlas.sign_in.lockout_response"
+AXES_USERNAME_CALLABLE = "resistance_atlas.sign_in.bounded_username"
 if SECURE_PROXY_SSL_HEADER:
     AXES_CLIENT_IP_CALLABLE = "resistance_atlas.sign_in.forwarded_client_ip"
 

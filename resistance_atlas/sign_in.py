@@ -27,3 +27,15 @@ def lockout_response(request, original_response=None, credentials=None):
     }
     # Rendered now: axes returns this from its middleware, after Django renders template responses.
     return render(request, LOCKOUT_TEMPLATE, context, status=429)
+
+
+# django-axes records the username in a varchar(255) (AccessAttempt/AccessLog/AccessFailureLog);
+# a longer one, which no account can have, made PostgreSQL refuse the insert (a 500).
+AXES_USERNAME_LENGTH = 255
+
+
+def bounded_username(request, credentials=None) -> str | None:
+    """The username axes counts failures under, as axes reads it, cut to the column axes stores it in."""
+    source = credentials if credentials else getattr(request, "data", request.POST)
+    username = source.get(settings.AXES_USERNAME_FORM_FIELD, None)
+    return username[:AXES_USERNAME_LENGTH] if isinstance(username, str) else username

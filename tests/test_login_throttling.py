@@ -76,3 +76,11 @@ def test_an_admin_unlocks_a_locked_out_curator(alice, dana):
 def test_a_curator_cannot_see_or_lift_lockouts(alice, carol):
     fail_until_locked("carol", ip=ATTACKER)
     assert signed_in(alice).get(reverse("admin:axes_accessattempt_changelist")).status_code == 403
+
+
+def test_a_username_longer_than_any_account_is_a_failed_sign_in_not_a_500():
+    """Found by the fuzz: axes stored the whole username in a varchar(255), which PostgreSQL refused."""
+    username = "x" * 300
+    assert sign_in(username, "wrong guess", ip=ATTACKER).status_code == 200  # the form again, with its error
+    attempt = AccessAttempt.objects.get(ip_address=ATTACKER)
+    assert attempt.username == username[:255] and attempt.failures_since_start == 1

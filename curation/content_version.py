@@ -55,6 +55,7 @@ PRIVATE_TABLES = (
     "curation_searchrun",
     "curation_searchrunitem",
     "curation_suggestion",
+    "curation_workerheartbeat",
 )
 
 
